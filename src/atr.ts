@@ -1,0 +1,244 @@
+/**
+ * One configured atr: its options, its broker, the ordered publishing
+ * pipeline and error reporting. `configure()` makes one and sets it as the
+ * process-wide default that `Publishable` and `publish()` use; `createAtr()`
+ * makes one without touching the default (tests, two apps in one process).
+ */
+import { EventEmitter } from 'node:events';
+import type { Broker } from './brokers/broker';
+import { createBroker } from './brokers/create';
+import type { AtrOptions, ResolvedOptions } from './config';
+import { resolveOptions } from './config';
+import type { DataEvent, ModelEvent } from './event';
+import { DefaultEventSerializer, stringifyEventBody } from './event';
+import { AtrError, AtrSerializeError, codes } from './errors';
+import { assertScope, channelOf, eventNameProblem, routingKeyOf } from './routing';
+
+export interface PublishInput {
+  /** The scope, built with scopeKey(): `organization.7`; omit or '' for the root scope. */
+  scope?: string;
+  /** The event name: `invoice.paid`. */
+  name: string;
+  /** Any JSON-able value. */
+  data?: unknown;
+}
+
+/**
+ * Events an Atr emits: `published` (event, message) after the broker took an
+ * event, `dropped` (event, error) when an event was lost, `error` is never
+ * emitted (errors go to the logger and `onError`).
+ */
+export class Atr extends EventEmitter {
+  readonly options: ResolvedOptions;
+  private brokerInstance: Broker | undefined;
+  private connecting: Promise<void> | undefined;
+  /** The tail of the publish chain: events leave in the order they were handed in. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private pendingCount = 0;
+  private closed = false;
+  /** Things to close with the Atr (hubs, servers), registered by the server side. */
+  private readonly closers = new Set<() => Promise<void>>();
+
+  constructor(options: AtrOptions = {}) {
+    super();
+    this.options = resolveOptions(options);
+  }
+
+  /** The broker, created on first use. */
+  get broker(): Broker {
+    if (!this.brokerInstance) {
+      const { history, logger, channelPrefix } = this.options;
+      const broker = createBroker(this.options.broker, { history, logger, channelPrefix });
+      if (broker.listenerCount('error') === 0) {
+        broker.on('error', (err: Error) => this.reportError(err, { where: 'broker' }));
+      }
+      this.brokerInstance = broker;
+    }
+    return this.brokerInstance;
+  }
+
+  /** Connects the broker (once); later calls share the first attempt, a failed one is retried. */
+  connect(): Promise<void> {
+    if (!this.connecting) {
+      this.connecting = this.broker.connect().catch((err) => {
+        this.connecting = undefined;
+        throw err;
+      });
+    }
+    return this.connecting;
+  }
+
+  channelOf(scope: string): string {
+    return channelOf(this.options.channelPrefix, scope);
+  }
+
+  /** Events handed in and not yet published (or dropped). */
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  /**
+   * Publishes an event from anywhere. Resolves to the event id; rejects on a
+   * wrong name or scope, a serializer that throws, or a broker that fails
+   * (the error is reported as well).
+   *
+   * @example
+   * await atr.publish({ scope: scopeKey('organization', 7), name: 'invoice.paid', data: { id: 3 } });
+   */
+  publish(input: PublishInput): Promise<string> {
+    if (input === null || typeof input !== 'object') {
+      return Promise.reject(new TypeError('publish() takes { scope, name, data }'));
+    }
+    const problem = eventNameProblem(input.name);
+    if (problem) return Promise.reject(new AtrError(codes.EVENT_NAME, `Invalid event name ${JSON.stringify(input.name)}: ${problem}`));
+    const scope = input.scope ?? '';
+    try {
+      assertScope(scope);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const event: DataEvent = {
+      name: input.name,
+      scope,
+      routingKey: routingKeyOf(scope, input.name),
+      data: input.data ?? null,
+      occurredAt: new Date().toISOString(),
+    };
+    return this.publishEvent(event);
+  }
+
+  /**
+   * The pipeline every event goes through: serialize now (the serializer may
+   * be async and slow), publish in hand-in order. Rejects when the event is
+   * lost; the error is reported either way.
+   */
+  publishEvent(event: ModelEvent | DataEvent): Promise<string> {
+    if (this.closed) return Promise.reject(new AtrError(codes.BROKER_CLOSED, 'This atr instance is closed'));
+    this.pendingCount++;
+    const body = this.serialize(event);
+    const run = this.tail.then(async () => {
+      const text = await body;
+      await this.connect();
+      const id = await this.broker.publish(this.channelOf(event.scope), text);
+      event.id = id;
+      this.emit('published', event, text);
+      return id;
+    });
+    this.tail = run.catch(() => undefined);
+    return run.then(
+      (id) => {
+        this.pendingCount--;
+        return id;
+      },
+      (err: Error) => {
+        this.pendingCount--;
+        this.reportError(err, { where: 'publish', event: event.name, routingKey: event.routingKey });
+        this.emit('dropped', event, err);
+        throw err;
+      },
+    );
+  }
+
+  /** The id of the last event of a scope: hand it to a client so it subscribes from there. */
+  async position(scope: string): Promise<string> {
+    assertScope(scope);
+    await this.connect();
+    return this.broker.position(this.channelOf(scope));
+  }
+
+  /** Reports an error to the logger and the onError hook; never throws. */
+  reportError(error: unknown, context: Record<string, unknown> = {}): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    try {
+      this.options.logger.error({ err, ...context }, `atr: ${(err as { code?: string }).code ?? err.name} ${err.message}`);
+    } catch {
+      // a broken logger must not break the caller
+    }
+    try {
+      this.options.onError?.(err, context);
+    } catch {
+      // nor a broken hook
+    }
+  }
+
+  /** @internal Registers something to close with this Atr. */
+  onClose(closer: () => Promise<void>): () => void {
+    this.closers.add(closer);
+    return () => this.closers.delete(closer);
+  }
+
+  /** Waits for pending publishes, closes servers and the broker. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.tail;
+    this.closed = true;
+    for (const closer of [...this.closers]) {
+      try {
+        await closer();
+      } catch (err) {
+        this.reportError(err, { where: 'close' });
+      }
+    }
+    this.closers.clear();
+    if (this.brokerInstance) await this.brokerInstance.close();
+  }
+
+  private async serialize(event: ModelEvent | DataEvent): Promise<string> {
+    const Serializer = this.options.eventSerializer ?? DefaultEventSerializer;
+    let json: unknown;
+    try {
+      json = await new Serializer(event).toJSON();
+    } catch (err) {
+      throw new AtrSerializeError(codes.SERIALIZE, `The event serializer threw for ${event.routingKey}: ${(err as Error).message}`, { cause: err });
+    }
+    if (json !== null && typeof json === 'object' && 'id' in json) {
+      // The broker owns the id (it is the position in the history).
+      const { id: _ignored, ...rest } = json as Record<string, unknown>;
+      json = rest;
+    }
+    return stringifyEventBody(json);
+  }
+}
+
+let defaultAtr: Atr | undefined;
+
+/**
+ * Validates the options, returns a new Atr and makes it the process-wide
+ * default (used by Publishable models and `publish()`).
+ *
+ * @example
+ * const atr = configure({ broker: process.env.REDIS_URL, authenticateWith: TokenAuthenticator, scopeWith: OrganizationScope });
+ */
+export function configure(options: AtrOptions = {}): Atr {
+  const atr = new Atr(options);
+  defaultAtr = atr;
+  return atr;
+}
+
+/** A new Atr that is not the process-wide default. */
+export function createAtr(options: AtrOptions = {}): Atr {
+  return new Atr(options);
+}
+
+/** The process-wide Atr set by configure(); throws if there is none. */
+export function getAtr(): Atr {
+  if (!defaultAtr) {
+    throw new AtrError(codes.NOT_CONFIGURED, 'atr is not configured: call configure({ ... }) before publishing');
+  }
+  return defaultAtr;
+}
+
+/** @internal For tests: forget the default. */
+export function resetDefaultAtr(): void {
+  defaultAtr = undefined;
+}
+
+/**
+ * Publishes an event through the default Atr.
+ *
+ * @example
+ * await publish({ scope: 'organization.7', name: 'invoice.paid', data: { id: 3 } });
+ */
+export function publish(input: PublishInput): Promise<string> {
+  return getAtr().publish(input);
+}

@@ -1,0 +1,16 @@
+export { Atr, configure, createAtr, getAtr, publish } from './atr';
+export type { PublishInput } from './atr';
+export type { AtrOptions, ResolvedOptions } from './config';
+export { DEFAULTS } from './config';
+export { registry, Registry } from './registry';
+export type { RegisteredModel } from './registry';
+export { DefaultEventSerializer, compareEventIds } from './event';
+export type { Action, AtrEvent, DataEvent, ModelEvent, EventSerializerClass } from './event';
+export { scopeKey, encodeScopeValue, decodeScopeValue, resourceKeyOf } from './routing';
+export { RequestAuthenticator } from './server/request-authenticator';
+export { RequestScope } from './server/request-scope';
+export type { RequestContext } from './server/request-context';
+export type { Broker, HistoryPage, MessageListener } from './brokers/broker';
+export { MemoryBroker } from './brokers/memory';
+export type { Logger } from './logger';
+export { AtrError, AtrConfigError, AtrLimitError, AtrModelError, AtrSerializeError, AtrBrokerError, codes } from './errors';
