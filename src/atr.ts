@@ -116,6 +116,9 @@ export class Atr extends EventEmitter {
     if (this.closed) return Promise.reject(new AtrError(codes.BROKER_CLOSED, 'This atr instance is closed'));
     this.pendingCount++;
     const body = this.serialize(event);
+    // Serializing starts now and may fail before the chain reaches it: that
+    // failure is handled below, in order, not as an unhandled rejection.
+    body.catch(() => undefined);
     const run = this.tail.then(async () => {
       const text = await body;
       await this.connect();
