@@ -119,15 +119,22 @@ export class Atr extends EventEmitter {
     // Serializing starts now and may fail before the chain reaches it: that
     // failure is handled below, in order, not as an unhandled rejection.
     body.catch(() => undefined);
-    const run = this.tail.then(async () => {
+    // The chain waits for each event's body and for the broker call to be
+    // issued, not for the broker's answer: a broker keeps the order of the
+    // commands it was given, so publishes pipeline instead of paying one
+    // round trip each.
+    const issued = this.tail.then(async () => {
       const text = await body;
-      await this.connect();
-      const id = await this.broker.publish(this.channelOf(event.scope), text);
+      if (!this.brokerInstance?.ready) await this.connect();
+      return { text, reply: this.broker.publish(this.channelOf(event.scope), text) };
+    });
+    this.tail = issued.catch(() => undefined);
+    const run = issued.then(async ({ text, reply }) => {
+      const id = await reply;
       event.id = id;
       this.emit('published', event, text);
       return id;
     });
-    this.tail = run.catch(() => undefined);
     return run.then(
       (id) => {
         this.pendingCount--;
