@@ -1,0 +1,190 @@
+/**
+ * What the Publishable static query hooks do. Objection calls the static
+ * hooks for instance writes (`post.$query().patch()`) and query writes
+ * (`Post.query().patch().where()`) alike, and for the queries that
+ * `insertGraph`/`upsertGraph` run, so one mechanism covers every write and
+ * nothing is announced twice.
+ *
+ * Every event carries the full row as the database holds it: inserted rows are
+ * read back, updated rows are read before (their old scope, the set of rows
+ * the `where` matches) and after (the new values), deleted rows are read
+ * before. The reads run on the write's own connection, inside its
+ * transaction, so they see exactly what the write did on every dialect (MySQL
+ * and MariaDB have no RETURNING).
+ *
+ * Nothing here may fail the write: errors are reported through the Atr.
+ */
+import type { Atr } from './atr';
+import type { ModelEvent } from './event';
+import { AtrError, codes } from './errors';
+import { atrOf, modelConfig } from './model-config';
+import type { ModelConfig } from './model-config';
+import type { ModelLike } from './model-events';
+import { idKeyOf, rowEvent, updateEvents } from './model-events';
+import { afterCommit } from './transactions';
+
+/** The part of Objection's StaticHookArguments we read. */
+export interface HookArgs {
+  asFindQuery(): PromiseLike<unknown[]>;
+  transaction: unknown;
+  inputItems: unknown[];
+  items: unknown[];
+}
+
+/** The part of a model class we call. */
+export interface ModelClassLike {
+  name: string;
+  query(trx?: unknown): { findByIds(ids: unknown[]): PromiseLike<unknown[]> };
+}
+
+/** Rows read by a before-hook, for the after-hook of the same query. */
+const readBefore = new WeakMap<object, ModelLike[]>();
+const warnedUnconfigured = new WeakSet<object>();
+
+/**
+ * The query builder behind the hook arguments: the key that ties a
+ * before-hook to its after-hook. Objection keeps it under a private symbol;
+ * the user context cannot serve, as graph operations share it between
+ * queries that run at the same time.
+ */
+function builderOf(args: HookArgs): object {
+  for (const sym of Object.getOwnPropertySymbols(args)) {
+    const value = (args as unknown as Record<symbol, unknown>)[sym];
+    if (value && typeof value === 'object') return value;
+  }
+  throw new AtrError(codes.MODEL_HOOKS, 'atr cannot find the query builder in Objection\'s hook arguments (an unsupported Objection version?)');
+}
+
+function atrFor(cls: ModelClassLike): Atr | undefined {
+  const atr = atrOf(cls as never);
+  if (!atr && !warnedUnconfigured.has(cls)) {
+    warnedUnconfigured.add(cls);
+    process.emitWarning(
+      `${cls.name} is Publishable but atr is not configured (call configure() or set static atr): its events are dropped`,
+      { code: codes.NOT_CONFIGURED },
+    );
+  }
+  return atr;
+}
+
+async function guard(cls: ModelClassLike, where: string, work: (atr: Atr, config: ModelConfig) => Promise<void>): Promise<void> {
+  const config = modelConfig(cls as never);
+  const atr = atrFor(cls);
+  if (!atr) return;
+  try {
+    await work(atr, config);
+  } catch (err) {
+    atr.reportError(err, { where, model: config.className });
+  }
+}
+
+/** Hands events to the Atr once the write's outermost transaction commits (at once outside one). */
+function publishAfterCommit(atr: Atr, trx: unknown, events: ModelEvent[]): void {
+  if (events.length === 0) return;
+  afterCommit(
+    trx,
+    () => {
+      for (const event of events) {
+        // The pipeline reports a failure; the write has long returned.
+        atr.publishEvent(event).catch(() => undefined);
+      }
+    },
+    (err) => atr.reportError(err, { where: 'after commit' }),
+  );
+}
+
+/** Builds one event per row; a row whose event cannot be built is reported and skipped. */
+function eventsOf<T>(atr: Atr, config: ModelConfig, rows: T[], build: (row: T) => ModelEvent[] & { error?: unknown }): ModelEvent[] {
+  const events: ModelEvent[] = [];
+  for (const row of rows) {
+    try {
+      const built = build(row);
+      events.push(...built);
+      if (built.error) atr.reportError(built.error, { where: 'build event', model: config.className });
+    } catch (err) {
+      atr.reportError(err, { where: 'build event', model: config.className });
+    }
+  }
+  return events;
+}
+
+/** Reads rows by id in the write's transaction, keyed by id. */
+async function readByIds(cls: ModelClassLike, trx: unknown, rows: ModelLike[]): Promise<Map<string, ModelLike>> {
+  const found = new Map<string, ModelLike>();
+  const ids = rows.map((row) => row.$id()).filter((id) => id !== undefined && id !== null);
+  if (ids.length === 0) return found;
+  const fresh = (await cls.query(trx ?? undefined).findByIds(ids)) as ModelLike[];
+  for (const row of fresh) found.set(idKeyOf(row), row);
+  return found;
+}
+
+export function onAfterInsert(cls: ModelClassLike, args: HookArgs): Promise<void> {
+  return guard(cls, 'after insert', async (atr, config) => {
+    if (!config.actions.includes('created')) return;
+    const inserted = args.inputItems as ModelLike[];
+    if (inserted.length === 0) return;
+    // Read back: the database fills defaults, generated columns and types.
+    const fresh = await readByIds(cls, args.transaction, inserted);
+    const rows = inserted.map((model) => fresh.get(idKeyOf(model)) ?? model);
+    publishAfterCommit(atr, args.transaction, eventsOf(atr, config, rows, (row) => [rowEvent(config, 'created', row)]));
+  });
+}
+
+export function onBeforeUpdate(cls: ModelClassLike, args: HookArgs): Promise<void> {
+  return guard(cls, 'before update', async (_atr, config) => {
+    if (!config.actions.includes('updated') && !config.actions.includes('destroyed')) return;
+    const builder = builderOf(args);
+    readBefore.set(builder, (await args.asFindQuery()) as ModelLike[]);
+  });
+}
+
+export function onAfterUpdate(cls: ModelClassLike, args: HookArgs): Promise<void> {
+  return guard(cls, 'after update', async (atr, config) => {
+    if (!config.actions.includes('updated') && !config.actions.includes('destroyed')) return;
+    const builder = builderOf(args);
+    const before = readBefore.get(builder);
+    readBefore.delete(builder);
+    let pairs: Array<[ModelLike | undefined, ModelLike]>;
+    if (before) {
+      const fresh = await readByIds(cls, args.transaction, before);
+      pairs = [];
+      for (const old of before) {
+        const now = fresh.get(idKeyOf(old));
+        if (now) pairs.push([old, now]);
+      }
+    } else {
+      // The before-hook did not run (a subclass hook that skips super): the
+      // rows the where-clause matches now, without changes or scope moves.
+      atr.reportError(
+        new AtrError(codes.MODEL_HOOKS, `${config.className}.beforeUpdate did not call super: its update events lack changes and scope moves`),
+        { where: 'after update', model: config.className },
+      );
+      pairs = ((await args.asFindQuery()) as ModelLike[]).map((row) => [undefined, row]);
+    }
+    publishAfterCommit(atr, args.transaction, eventsOf(atr, config, pairs, ([old, now]) => updateEvents(config, old, now)));
+  });
+}
+
+export function onBeforeDelete(cls: ModelClassLike, args: HookArgs): Promise<void> {
+  return guard(cls, 'before delete', async (_atr, config) => {
+    if (!config.actions.includes('destroyed')) return;
+    readBefore.set(builderOf(args), (await args.asFindQuery()) as ModelLike[]);
+  });
+}
+
+export function onAfterDelete(cls: ModelClassLike, args: HookArgs): Promise<void> {
+  return guard(cls, 'after delete', async (atr, config) => {
+    if (!config.actions.includes('destroyed')) return;
+    const builder = builderOf(args);
+    const before = readBefore.get(builder);
+    readBefore.delete(builder);
+    if (!before) {
+      atr.reportError(
+        new AtrError(codes.MODEL_HOOKS, `${config.className}.beforeDelete did not call super: the deleted rows are unknown and no destroyed event is published`),
+        { where: 'after delete', model: config.className },
+      );
+      return;
+    }
+    publishAfterCommit(atr, args.transaction, eventsOf(atr, config, before, (row) => [rowEvent(config, 'destroyed', row)]));
+  });
+}
