@@ -1,0 +1,62 @@
+/** Sizes of a run: `--tiny` (the test), `--quick` (under two minutes), or the full run. */
+export interface Mode {
+  name: 'tiny' | 'quick' | 'full';
+  /** Client counts of the one-scope fan-out and latency runs. */
+  clients: number[];
+  /** Clients spread over several scopes... */
+  scopeClients: number;
+  /** ...over these many scopes. */
+  scopes: number[];
+  memoryClients: number;
+  warmupMs: number;
+  durationMs: number;
+  /** Messages published and not yet delivered, at most (closed loop). */
+  window: number;
+  /** Messages a second of the latency runs, and for how long. */
+  latencyRate: number;
+  latencyMs: number;
+  /** Rows per insert run. */
+  insertRows: number;
+}
+
+export const MODES: Record<Mode['name'], Mode> = {
+  tiny: {
+    name: 'tiny',
+    clients: [10, 20],
+    scopeClients: 20,
+    scopes: [1, 4],
+    memoryClients: 20,
+    warmupMs: 100,
+    durationMs: 300,
+    window: 8,
+    latencyRate: 50,
+    latencyMs: 300,
+    insertRows: 30,
+  },
+  quick: {
+    name: 'quick',
+    clients: [1000, 5000],
+    scopeClients: 5000,
+    scopes: [100, 1000],
+    memoryClients: 5000,
+    warmupMs: 500,
+    durationMs: 2000,
+    window: 16,
+    latencyRate: 20,
+    latencyMs: 2000,
+    insertRows: 1000,
+  },
+  full: {
+    name: 'full',
+    clients: [1000, 5000, 10000],
+    scopeClients: 10000,
+    scopes: [1, 100, 1000],
+    memoryClients: 10000,
+    warmupMs: 1000,
+    durationMs: 5000,
+    window: 16,
+    latencyRate: 20,
+    latencyMs: 5000,
+    insertRows: 3000,
+  },
+};

@@ -1,0 +1,102 @@
+/**
+ * How each target is published to, from the driver process: the floor with a
+ * plain Redis PUBLISH, Socket.IO with @socket.io/redis-emitter, atr with
+ * `atr.publish()`. All three use the same Redis and the same payload.
+ */
+import { Emitter } from '@socket.io/redis-emitter';
+import { createClient } from 'redis';
+import type { TargetName } from './protocol';
+
+export interface Publisher {
+  /** Publishes one event to scope number `scope`; does not wait for Redis. */
+  publish(scope: number, data: Record<string, unknown>): void;
+  /** Waits until everything handed in has reached Redis. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const EVENT = 'post.updated';
+
+async function redisClient(url: string) {
+  const client = createClient({ url });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+/** Tracks the promises of publishes so that flush() can wait for them. */
+class Pending {
+  private last: Promise<unknown> = Promise.resolve();
+  errors = 0;
+  add(promise: Promise<unknown>): void {
+    this.last = promise.catch(() => {
+      this.errors++;
+    });
+  }
+  async flush(): Promise<void> {
+    await this.last;
+  }
+}
+
+async function floorPublisher(url: string, prefix: string): Promise<Publisher> {
+  const client = await redisClient(url);
+  const pending = new Pending();
+  return {
+    publish(scope, data) {
+      pending.add(client.publish(`${prefix}floor:/organization/${scope}`, JSON.stringify({ name: EVENT, data })));
+    },
+    flush: () => pending.flush(),
+    close: async () => {
+      await pending.flush();
+      await client.quit();
+    },
+  };
+}
+
+async function socketioPublisher(url: string, prefix: string): Promise<Publisher> {
+  const client = await redisClient(url);
+  const emitter = new Emitter(client, { key: `${prefix}sio` });
+  return {
+    publish(scope, data) {
+      emitter.to(`organization.${scope}`).emit(EVENT, data);
+    },
+    // The emitter does not return its PUBLISH; a PING queued after it comes back after it.
+    flush: async () => {
+      await client.ping();
+    },
+    close: async () => {
+      await client.ping();
+      await client.quit();
+    },
+  };
+}
+
+async function atrPublisher(url: string, prefix: string): Promise<Publisher> {
+  const { createAtr, silentLogger } = await loadAtr();
+  const atr = createAtr({ broker: url, channelPrefix: `${prefix}atr:`, logger: silentLogger });
+  await atr.connect();
+  const pending = new Pending();
+  return {
+    publish(scope, data) {
+      pending.add(atr.publish({ scope: `organization.${scope}`, name: EVENT, data }));
+    },
+    flush: () => pending.flush(),
+    close: async () => {
+      await pending.flush();
+      await atr.close();
+    },
+  };
+}
+
+/** The library, loaded lazily so that the floor and Socket.IO run even while atr's server is missing. */
+export async function loadAtr() {
+  const lib = await import('../src/index');
+  const { silentLogger } = await import('../src/logger');
+  return { ...lib, silentLogger };
+}
+
+export function createPublisher(target: TargetName, url: string, prefix: string): Promise<Publisher> {
+  if (target === 'floor') return floorPublisher(url, prefix);
+  if (target === 'socketio') return socketioPublisher(url, prefix);
+  return atrPublisher(url, prefix);
+}
