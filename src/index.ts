@@ -14,3 +14,6 @@ export type { Broker, HistoryPage, MessageListener } from './brokers/broker';
 export { MemoryBroker } from './brokers/memory';
 export type { Logger } from './logger';
 export { AtrError, AtrConfigError, AtrLimitError, AtrModelError, AtrSerializeError, AtrBrokerError, codes } from './errors';
+export { Publishable, isPublishable } from './publishable';
+export type { PublishableStatics } from './publishable';
+export type { PublishableOptions } from './model-config';

@@ -42,7 +42,7 @@ let waiting = 0;
 
 /** true when `knex` is a knex transaction (or savepoint) object. */
 export function isTransaction(knex: unknown): boolean {
-  return typeof knex === 'function' && (knex as Transactor).isTransaction === true;
+  return typeof knex === 'function' && (knex as unknown as Transactor).isTransaction === true;
 }
 
 /**
