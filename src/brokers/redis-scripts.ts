@@ -1,0 +1,104 @@
+/**
+ * The Lua side of the Redis brokers. One script publishes: it appends the
+ * body to the scope's history stream, trims the stream by count and by age,
+ * turns the stream id into our event id and publishes the composed message,
+ * all atomically, so the id order, the history order and the delivery order
+ * of a scope are the same. Another reads the history with the marker that
+ * says how far it was trimmed.
+ */
+import { createHash } from 'node:crypto';
+import { parseEventId } from '../event';
+
+// Trimming is exact and records the newest entry it removed in a marker key
+// (max-deleted-entry-id only follows XDEL, and MAXLEN ~ would not say what it
+// removed): a reader at or past the marker missed nothing.
+const TRIM = `
+local function trim(key, marker, maxLength, minid)
+  local newest = nil
+  local drop = redis.call('XLEN', key) - maxLength
+  if drop > 0 then
+    local gone = redis.call('XRANGE', key, '-', '+', 'COUNT', drop)
+    newest = gone[#gone][1]
+    redis.call('XTRIM', key, 'MAXLEN', maxLength)
+  end
+  if minid > 0 then
+    local old = redis.call('XREVRANGE', key, '(' .. string.format('%.0f', minid), '-', 'COUNT', 1)
+    if #old > 0 then
+      newest = old[1][1]
+      redis.call('XTRIM', key, 'MINID', string.format('%.0f', minid))
+    end
+  end
+  if newest then redis.call('SET', marker, newest) end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+// KEYS[1] history stream, KEYS[2] trim marker, KEYS[3] channel (all declared, one hash tag:
+// a cluster routes them to one slot). ARGV[1] body, ARGV[2] max length, ARGV[3] max age ms,
+// ARGV[4] PUBLISH or SPUBLISH.
+export const PUBLISH_SCRIPT = TRIM + `
+local sid = redis.call('XADD', KEYS[1], '*', 'b', ARGV[1])
+trim(KEYS[1], KEYS[2], tonumber(ARGV[2]), now - tonumber(ARGV[3]))
+local dash = string.find(sid, '-', 1, true)
+local id = string.sub(sid, 1, dash - 1) .. '-' .. string.format('%06d', tonumber(string.sub(sid, dash + 1)))
+local body = ARGV[1]
+local message
+if body == '{}' then message = '{"id":"' .. id .. '"}'
+else message = '{"id":"' .. id .. '",' .. string.sub(body, 2) end
+redis.call(ARGV[4], KEYS[3], message)
+return id
+`;
+
+// KEYS[1] history stream, KEYS[2] trim marker. ARGV[1] exclusive start stream id, ARGV[2]
+// count, ARGV[3] max age ms. Returns { exists, trimmed through, last id, id1, body1, ... }.
+export const HISTORY_SCRIPT = TRIM + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, '0-0', '0-0'} end
+trim(KEYS[1], KEYS[2], math.huge, now - tonumber(ARGV[3]))
+local last = '0-0'
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then last = info[i + 1] end
+end
+local out = {1, redis.call('GET', KEYS[2]) or '0-0', last}
+local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+for _, entry in ipairs(entries) do
+  out[#out + 1] = entry[1]
+  out[#out + 1] = entry[2][2]
+end
+return out
+`;
+
+export interface Script {
+  source: string;
+  sha1: string;
+}
+
+function script(source: string): Script {
+  return { source, sha1: createHash('sha1').update(source).digest('hex') };
+}
+
+export const publishScript = script(PUBLISH_SCRIPT);
+export const historyScript = script(HISTORY_SCRIPT);
+
+/** `1764780000000-5` (a stream id) → `1764780000000-000005` (an event id). */
+export function eventIdOfStreamId(streamId: string): string {
+  const [ms, seq] = streamId.split('-');
+  return `${ms}-${(seq ?? '0').padStart(6, '0')}`;
+}
+
+/** An event id (or a stream id) → the stream id; '0-0' for anything that is not an id. */
+export function streamIdOfEventId(eventId: string): string {
+  const parsed = parseEventId(eventId);
+  return parsed ? `${parsed[0]}-${parsed[1]}` : '0-0';
+}
+
+/** The history stream of a channel: the same hash tag, so the same cluster slot. */
+export function historyKeyOf(channel: string): string {
+  return `${channel}:history`;
+}
+
+/** The id of the newest entry trimmed from a channel's history. */
+export function trimMarkerKeyOf(channel: string): string {
+  return `${channel}:trimmed`;
+}

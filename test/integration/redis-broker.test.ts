@@ -1,0 +1,73 @@
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createClient } from 'redis';
+import { RedisBroker } from '../../src/brokers/redis';
+import { brokerSuite } from '../helpers/broker-suite';
+import { REDIS_URL, requireRedis } from '../helpers/services';
+
+before(async () => {
+  await requireRedis();
+});
+
+brokerSuite('redis', async (history) => new RedisBroker({ url: REDIS_URL, history }));
+
+describe('Redis broker', () => {
+  it('drops a malformed message from Redis with a warning and goes on delivering', async () => {
+    const warnings: string[] = [];
+    const logger = { error() {}, info() {}, debug() {}, warn: (_o: object, msg?: string) => { warnings.push(msg ?? ''); } };
+    const broker = new RedisBroker({ url: REDIS_URL, logger });
+    const raw = createClient({ url: REDIS_URL });
+    await Promise.all([broker.connect(), raw.connect()]);
+    try {
+      const channel = `atr-redis-test:{organization.${Date.now()}}`;
+      const got: string[] = [];
+      await broker.subscribe(channel, (m) => got.push(m));
+      await raw.publish(channel, 'not json');
+      await raw.publish(channel, '{"id":"1-000000"');
+      const id = await broker.publish(channel, '{"n":1}');
+      const deadline = Date.now() + 2000;
+      while (got.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(got, [`{"id":"${id}","n":1}`]);
+      assert.equal(warnings.filter((w) => w.includes('malformed')).length, 2);
+    } finally {
+      await raw.close();
+      await broker.close();
+    }
+  });
+
+  it('keeps one Redis subscription per channel however often it is subscribed', async () => {
+    const broker = new RedisBroker({ url: REDIS_URL });
+    const raw = createClient({ url: REDIS_URL });
+    await Promise.all([broker.connect(), raw.connect()]);
+    try {
+      const channel = `atr-redis-test:{organization.once${Date.now()}}`;
+      await Promise.all([broker.subscribe(channel, () => undefined), broker.subscribe(channel, () => undefined)]);
+      await broker.subscribe(channel, () => undefined);
+      const counts = await raw.pubSubNumSub(channel);
+      assert.equal(counts[channel], 1);
+    } finally {
+      await raw.close();
+      await broker.close();
+    }
+  });
+
+  it('rejects connect() promptly when nothing listens, and publish() too while it retries', async () => {
+    const errors: Error[] = [];
+    const broker = new RedisBroker({ url: 'redis://127.0.0.1:1', logger: { error() {}, warn() {}, info() {}, debug() {} } });
+    broker.on('error', (e: Error) => errors.push(e));
+    const started = Date.now();
+    await assert.rejects(broker.connect(), { code: 'ATR_ERR_BROKER_CONNECTION' });
+    await assert.rejects(broker.publish('atr:{x.1}', '{}'), { code: 'ATR_ERR_BROKER_CONNECTION' });
+    await assert.rejects(broker.connect(), { code: 'ATR_ERR_BROKER_CONNECTION' });
+    assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+    assert.equal(broker.ready, false);
+    await broker.close();
+  });
+
+  it('refuses a URL that is not redis:// with a clear error', () => {
+    assert.throws(() => new RedisBroker({ url: 'http://x' }), {
+      code: 'ATR_ERR_CONFIG_BROKER',
+      message: 'The Redis broker needs a redis:// or rediss:// URL; got "http://x"',
+    });
+  });
+});
