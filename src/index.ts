@@ -10,6 +10,10 @@ export { scopeKey, encodeScopeValue, decodeScopeValue, resourceKeyOf } from './r
 export { RequestAuthenticator } from './server/request-authenticator';
 export { RequestScope } from './server/request-scope';
 export type { RequestContext } from './server/request-context';
+export { atrRouter } from './server/router';
+export type { AtrRouter } from './server/router';
+export { getHub } from './server/hub';
+export type { Hub, HubMetrics } from './server/hub';
 export type { Broker, HistoryPage, MessageListener } from './brokers/broker';
 export { MemoryBroker } from './brokers/memory';
 export type { Logger } from './logger';
