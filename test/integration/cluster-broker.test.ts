@@ -1,0 +1,77 @@
+/**
+ * The Redis Cluster broker on a real three-node cluster this file starts on free ports.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { RedisClusterBroker, parseClusterUrl } from '../../src/brokers/redis-cluster';
+import { createBroker } from '../../src/brokers/create';
+import { silentLogger } from '../../src/logger';
+import { brokerSuite } from '../helpers/broker-suite';
+import type { OwnCluster } from '../helpers/redis-server';
+import { redisCli, startOwnCluster } from '../helpers/redis-server';
+
+let cluster: OwnCluster;
+before(async () => {
+  cluster = await startOwnCluster();
+});
+after(async () => {
+  await cluster?.dispose();
+});
+
+brokerSuite('redis-cluster', async (history) => new RedisClusterBroker({ url: cluster.url, history, logger: silentLogger }));
+
+describe('Redis Cluster broker', () => {
+  it('is chosen by a redis+cluster:// URL', async () => {
+    const broker = createBroker(cluster.url, { history: { maxLength: 10, maxAgeMs: 1000 }, logger: silentLogger, channelPrefix: 'atr:' });
+    assert.ok(broker instanceof RedisClusterBroker);
+    assert.equal(broker.kind, 'redis-cluster');
+    await broker.close();
+  });
+
+  it('uses sharded pub/sub: channels of scopes on every shard reach the subscriber once each', async () => {
+    const broker = new RedisClusterBroker({ url: cluster.url, logger: silentLogger });
+    const other = new RedisClusterBroker({ url: cluster.url, logger: silentLogger });
+    await Promise.all([broker.connect(), other.connect()]);
+    try {
+      // Enough scopes that every one of the three shards owns some.
+      const channels = Array.from({ length: 30 }, (_, i) => `atr-cl:{organization.${i}}`);
+      const got = new Map<string, string[]>();
+      for (const ch of channels) await broker.subscribe(ch, (m) => got.set(ch, [...(got.get(ch) ?? []), m]));
+      const ids = new Map<string, string>();
+      for (const ch of channels) ids.set(ch, await other.publish(ch, `{"ch":${JSON.stringify(ch)}}`));
+      const deadline = Date.now() + 5000;
+      while ([...got.values()].flat().length < channels.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 100));
+      for (const ch of channels) {
+        assert.deepEqual(got.get(ch), [`{"id":"${ids.get(ch)}","ch":${JSON.stringify(ch)}}`]);
+      }
+      // Each channel is subscribed once in the whole cluster, on the shard that owns it; all three shards are used.
+      const shardsUsed = new Set<number>();
+      for (const ch of channels) {
+        let total = 0;
+        for (const node of cluster.nodes) {
+          const reply = (await redisCli(node.port, 'PUBSUB', 'SHARDNUMSUB', ch)).split('\n');
+          const count = Number(reply[1]);
+          total += count;
+          if (count > 0) shardsUsed.add(node.port);
+        }
+        assert.equal(total, 1, `subscriptions of ${ch}`);
+      }
+      assert.equal(shardsUsed.size, 3);
+    } finally {
+      await other.close();
+      await broker.close();
+    }
+  });
+
+  it('parses credentials and nodes from the URL and refuses a node without a port', () => {
+    assert.deepEqual(parseClusterUrl('redis+cluster://:secret@10.0.0.1:7000,10.0.0.2:7001'), {
+      rootNodes: [{ url: 'redis://:secret@10.0.0.1:7000' }, { url: 'redis://:secret@10.0.0.2:7001' }],
+      tls: false,
+    });
+    assert.throws(() => parseClusterUrl('redis+cluster://10.0.0.1'), {
+      code: 'ATR_ERR_CONFIG_BROKER',
+      message: 'Each node of a Redis Cluster URL needs host:port; got "10.0.0.1" in "redis+cluster://10.0.0.1"',
+    });
+  });
+});
