@@ -63,7 +63,7 @@ export function chart(results: Results): string {
         .sort((a, b) => a[0] - b[0]),
     }));
   const left = panel('Deliveries per second (one scope)', (v) => `${Math.round(v / 1000)}k`, series(results.fanout, (r: { deliveriesPerSec: number }) => r.deliveriesPerSec), xs, 0);
-  const right = panel(`p99 latency at ${results.latency[0]?.rate ?? '?'} messages/s`, (v) => `${v.toFixed(v < 10 ? 1 : 0)} ms`, series(results.latency, (r: { p99Ms: number }) => r.p99Ms), xs, W);
+  const right = panel(`p99 latency at ${Math.round((results.latency[0]?.rate ?? 0) * (results.latency[0]?.clients ?? 0) / 1000)}k deliveries/s`, (v) => `${v.toFixed(v < 10 ? 1 : 0)} ms`, series(results.latency, (r: { p99Ms: number }) => r.p99Ms), xs, W);
   const legend = targets
     .map((t, i) => `<g transform="translate(${PAD.left + i * 150},${H + 14})"><rect width="14" height="4" y="-6" fill="${COLORS[t]}"/><text x="20">${esc(LABELS[t])}</text></g>`)
     .join('\n');

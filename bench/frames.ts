@@ -21,7 +21,8 @@ export interface FrameSink {
 
 /**
  * Feeds chunks of a server's byte stream in, calls the sink per frame. Keeps
- * no copy of a skipped payload; a header split across chunks is joined.
+ * no copy of a skipped payload; a header split across chunks is joined. The
+ * chunk may be reused by the caller once push() returns.
  */
 export class FrameParser {
   /** Payload bytes of the current frame still to come. */
@@ -85,6 +86,8 @@ export class FrameParser {
       this.reading = this.wantPayload || this.opcode !== OPCODE_TEXT || len < SMALL;
       if (len === 0) this.finish();
     }
+    // A frame still in progress: keep a copy, the chunk's memory is reused.
+    if (this.collected.length) this.collected = [Buffer.concat(this.collected)];
   }
 
   private finish(): void {

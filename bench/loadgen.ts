@@ -83,35 +83,16 @@ class Conn implements FrameSink {
 
 const readyWaiters = new Map<Conn, () => void>();
 
+/** One read buffer for every connection: chunks are parsed before the next read. */
+const READ_BUFFER = Buffer.alloc(256 * 1024);
+
 function open(target: TargetName, port: number, scope: number): Promise<Conn> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
-    const conn = new Conn(socket, target);
-    // Until ready, every frame payload is read (the hello frames).
-    conn.parser.wantPayload = true;
+    let conn: Conn | undefined;
     let head: Buffer | undefined = Buffer.alloc(0);
-    const timer = setTimeout(() => fail(new Error('handshake timed out')), 30_000);
-    const fail = (err: Error) => {
-      clearTimeout(timer);
-      readyWaiters.delete(conn);
-      socket.destroy();
-      reject(err);
-    };
-    readyWaiters.set(conn, () => {
-      clearTimeout(timer);
-      readyWaiters.delete(conn);
-      conn.parser.wantPayload = false;
-      resolve(conn);
-    });
-    socket.on('error', fail);
-    socket.on('connect', () => {
-      socket.write(
-        `GET ${clientPath(target, scope)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
-      );
-    });
-    socket.on('data', (chunk: Buffer) => {
-      conn.stamp = conn.parser.wantPayload ? nowMicros() : 0;
+    const onChunk = (chunk: Buffer) => {
+      const c = conn!;
+      c.stamp = c.parser.wantPayload ? nowMicros() : 0;
       if (head) {
         head = Buffer.concat([head, chunk]);
         const end = head.indexOf('\r\n\r\n');
@@ -120,14 +101,51 @@ function open(target: TargetName, port: number, scope: number): Promise<Conn> {
         if (!status.includes(' 101 ')) return fail(new Error(`no upgrade: ${status}`));
         const rest = head.subarray(end + 4);
         head = undefined;
-        if (target === 'floor') conn.becomeReady();
-        if (rest.length) conn.parser.push(rest);
+        if (target === 'floor') c.becomeReady();
+        if (rest.length) c.parser.push(rest);
         return;
       }
-      conn.parser.push(chunk);
+      c.parser.push(chunk);
+    };
+    // onread: no stream machinery and no allocation per read.
+    const socket = net.connect({
+      port,
+      host: '127.0.0.1',
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number, buf: Uint8Array) => {
+          onChunk((buf as Buffer).subarray(0, n));
+          return true;
+        },
+      },
+    });
+    conn = new Conn(socket, target);
+    const self = conn;
+    // Until ready, every frame payload is read (the hello frames).
+    self.parser.wantPayload = true;
+    const timer = setTimeout(() => fail(new Error('handshake timed out')), 30_000);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      readyWaiters.delete(self);
+      socket.destroy();
+      reject(err);
+    };
+    readyWaiters.set(self, () => {
+      clearTimeout(timer);
+      readyWaiters.delete(self);
+      self.parser.wantPayload = false;
+      resolve(self);
+    });
+    socket.on('error', fail);
+    socket.on('connect', () => {
+      socket.write(
+        `GET ${clientPath(target, scope)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
     });
     socket.on('close', () => {
-      if (!conn.ready) fail(new Error('closed before ready'));
+      if (!self.ready) fail(new Error('closed before ready'));
     });
   });
 }

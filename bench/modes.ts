@@ -12,8 +12,11 @@ export interface Mode {
   durationMs: number;
   /** Messages published and not yet delivered, at most (closed loop). */
   window: number;
-  /** Messages a second of the latency runs, and for how long. */
-  latencyRate: number;
+  /**
+   * Deliveries a second of the latency runs (messages a second = this /
+   * clients, at most 100), well below what any target saturates at, and for how long.
+   */
+  latencyDeliveries: number;
   latencyMs: number;
   /** Rows per insert run. */
   insertRows: number;
@@ -29,7 +32,7 @@ export const MODES: Record<Mode['name'], Mode> = {
     warmupMs: 100,
     durationMs: 300,
     window: 8,
-    latencyRate: 50,
+    latencyDeliveries: 1000,
     latencyMs: 300,
     insertRows: 30,
   },
@@ -42,7 +45,7 @@ export const MODES: Record<Mode['name'], Mode> = {
     warmupMs: 500,
     durationMs: 2000,
     window: 16,
-    latencyRate: 20,
+    latencyDeliveries: 25000,
     latencyMs: 2000,
     insertRows: 1000,
   },
@@ -55,7 +58,7 @@ export const MODES: Record<Mode['name'], Mode> = {
     warmupMs: 1000,
     durationMs: 5000,
     window: 16,
-    latencyRate: 20,
+    latencyDeliveries: 25000,
     latencyMs: 5000,
     insertRows: 3000,
   },

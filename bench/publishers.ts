@@ -5,6 +5,8 @@
  */
 import { Emitter } from '@socket.io/redis-emitter';
 import { createClient } from 'redis';
+import { createAtr } from '../src/index';
+import { silentLogger } from '../src/logger';
 import type { TargetName } from './protocol';
 
 export interface Publisher {
@@ -72,7 +74,6 @@ async function socketioPublisher(url: string, prefix: string): Promise<Publisher
 }
 
 async function atrPublisher(url: string, prefix: string): Promise<Publisher> {
-  const { createAtr, silentLogger } = await loadAtr();
   const atr = createAtr({ broker: url, channelPrefix: `${prefix}atr:`, logger: silentLogger });
   await atr.connect();
   const pending = new Pending();
@@ -88,12 +89,6 @@ async function atrPublisher(url: string, prefix: string): Promise<Publisher> {
   };
 }
 
-/** The library, loaded lazily so that the floor and Socket.IO run even while atr's server is missing. */
-export async function loadAtr() {
-  const lib = await import('../src/index');
-  const { silentLogger } = await import('../src/logger');
-  return { ...lib, silentLogger };
-}
 
 export function createPublisher(target: TargetName, url: string, prefix: string): Promise<Publisher> {
   if (target === 'floor') return floorPublisher(url, prefix);

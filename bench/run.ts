@@ -142,7 +142,8 @@ async function main(): Promise<void> {
             progress(`[${elapsed()}] fan-out ${target} ${clients} clients: ${Math.round(r.deliveriesPerSec / 1000)}k deliveries/s, ${r.cpuMicrosPerDelivery.toFixed(2)} µs CPU/delivery`);
           }
           if (args.only.has('latency')) {
-            const r = await s.latency(clients, 1, mode.latencyRate, mode.latencyMs);
+            const rate = Math.min(100, mode.latencyDeliveries / clients);
+            const r = await s.latency(clients, 1, rate, mode.latencyMs);
             results.latency.push({ target, clients, ...r });
             progress(`[${elapsed()}] latency ${target} ${clients} clients: p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`);
           }
