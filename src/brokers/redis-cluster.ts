@@ -13,6 +13,7 @@ import { AtrConfigError, codes } from '../errors';
 import { RedisBrokerBase, backoff } from './redis-base';
 import type { RedisBrokerBaseOptions } from './redis-base';
 import type { Script } from './redis-scripts';
+import { historyScript, publishScript } from './redis-scripts';
 
 export interface RedisClusterBrokerOptions extends RedisBrokerBaseOptions {
   /** `redis+cluster://[[user]:password@]host:port,host:port` (`rediss+cluster://` for TLS): some of the nodes. */
@@ -91,7 +92,8 @@ export class RedisClusterBroker extends RedisBrokerBase {
     this.running = true;
     const attempt = (retries: number): void => {
       this.cluster.connect().then(
-        () => {
+        async () => {
+          await this.loadScripts();
           this.connected = true;
           this.updateReadiness();
         },
@@ -105,6 +107,18 @@ export class RedisClusterBroker extends RedisBrokerBase {
       );
     };
     attempt(0);
+  }
+
+  /** On every master, so that pipelined publishes never meet NOSCRIPT (see RedisBroker). */
+  private async loadScripts(): Promise<void> {
+    try {
+      for (const master of this.cluster.masters) {
+        const client = await this.cluster.nodeClient(master);
+        for (const script of [publishScript, historyScript]) await client.sendCommand(['SCRIPT', 'LOAD', script.source]);
+      }
+    } catch (err) {
+      this.logger.warn({ broker: this.kind, err }, 'atr: loading the Lua scripts failed; EVAL is used instead');
+    }
   }
 
   protected async stop(): Promise<void> {

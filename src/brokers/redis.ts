@@ -10,6 +10,7 @@ import { RedisBrokerBase, backoff } from './redis-base';
 import type { RedisBrokerBaseOptions } from './redis-base';
 import { RedisConnection } from './redis-connection';
 import type { Script } from './redis-scripts';
+import { historyScript, publishScript } from './redis-scripts';
 
 export interface RedisBrokerOptions extends RedisBrokerBaseOptions {
   /** `redis://[[user]:password@]host[:port][/db]` or `rediss://…` (TLS). */
@@ -30,6 +31,8 @@ export class RedisBroker extends RedisBrokerBase {
   private running = false;
   /** The subscriber holds every wanted channel (false from a loss until restoreSubscriptions ends). */
   private restored = false;
+  /** The scripts are in the server's cache, so EVALSHA cannot meet NOSCRIPT (see loadScripts). */
+  private scriptsLoaded = false;
   private readonly onMessage = (message: string, channel: string) => this.deliver(channel, message);
 
   constructor(options: RedisBrokerOptions) {
@@ -65,14 +68,19 @@ export class RedisBroker extends RedisBrokerBase {
     this.subscriber.on('down', () => {
       this.restored = false;
     });
-    this.publisher.on('ready', () => this.updateReadiness());
+    this.publisher.on('down', () => {
+      this.scriptsLoaded = false;
+    });
+    this.publisher.on('ready', () => {
+      void this.loadScripts();
+    });
     this.subscriber.on('ready', () => {
       void this.restoreSubscriptions();
     });
   }
 
   get ready(): boolean {
-    return !this.closed && this.restored && this.publisher.ready && this.subscriber.ready;
+    return !this.closed && this.restored && this.scriptsLoaded && this.publisher.ready && this.subscriber.ready;
   }
 
   protected start(): void {
@@ -106,6 +114,24 @@ export class RedisBroker extends RedisBrokerBase {
 
   protected async doUnsubscribe(channel: string): Promise<void> {
     await this.subscriber.client?.unsubscribe(this.wireChannel(channel), this.onMessage);
+  }
+
+  /**
+   * Publishes are pipelined: were the first EVALSHA of a fresh server answered
+   * NOSCRIPT, its EVAL retry would go out after later publishes and reorder
+   * them. So the scripts are loaded before the broker says it is ready.
+   */
+  private async loadScripts(): Promise<void> {
+    const client = this.publisher.client;
+    if (!client) return;
+    try {
+      for (const script of [publishScript, historyScript]) await client.sendCommand(['SCRIPT', 'LOAD', script.source]);
+    } catch (err) {
+      this.logger.warn({ broker: this.kind, err }, 'atr: loading the Lua scripts failed; EVAL is used instead');
+    }
+    if (this.publisher.client !== client || !client.isReady) return;
+    this.scriptsLoaded = true;
+    this.updateReadiness();
   }
 
   private async restoreSubscriptions(): Promise<void> {
