@@ -34,7 +34,7 @@ export interface AtrRouter {
    * `express.Router()` rather than an app.
    */
   attach(server: UpgradeServer, path?: string): AtrRouter;
-  /** Closes every connection with 1001, drops subscriptions and timers, detaches from the servers. */
+  /** Closes every connection with 1001, drops subscriptions and timers; later upgrades get 503. Closes the hub of the Atr. */
   close(): Promise<void>;
   /** The hub of the router's Atr (its `metrics`). */
   readonly hub: Hub;
@@ -96,7 +96,6 @@ export function atrRouter(atr: Atr = getAtr()): AtrRouter {
     warned.add(atr);
     atr.options.logger.warn({}, 'atr: no authenticateWith is configured: every websocket request is accepted');
   }
-  const detachers = new Map<UpgradeServer, Array<() => void>>();
   const hookedApps = new WeakSet<object>();
   let learnedPath: string | undefined;
 
@@ -145,11 +144,8 @@ export function atrRouter(atr: Atr = getAtr()): AtrRouter {
     }
     for (const p of paths) {
       if (isRouted(server, p)) continue;
-      const undo = routeUpgrades(server, p, (request, socket, head, rest, query) =>
+      routeUpgrades(server, p, (request, socket, head, rest, query) =>
         handleUpgradeRequest(atr, hub, request, socket, head, rest, query));
-      const list = detachers.get(server) ?? [];
-      list.push(undo);
-      detachers.set(server, list);
     }
   }
 
@@ -181,11 +177,9 @@ export function atrRouter(atr: Atr = getAtr()): AtrRouter {
     attachTo(server, path, false);
     return router;
   };
-  router.close = async () => {
-    for (const undos of detachers.values()) for (const undo of undos) undo();
-    detachers.clear();
-    await hub.close();
-  };
+  // The routes stay on the servers: an upgrade that comes after close() is
+  // answered 503 by atr rather than upgraded by express-ws.
+  router.close = () => hub.close();
   Object.defineProperty(router, 'hub', { value: hub, enumerable: true });
   return router;
 }
