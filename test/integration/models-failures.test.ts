@@ -72,7 +72,7 @@ for (const dialect of DIALECTS) {
         const { dropped } = await captureEvents(atr, async () => {
           const post = await Post.query().insert({ title: 'kept', organization_id: 7 });
           await post.$query().patch({ title: 'kept 2' });
-          await Post.transaction((trx) => Post.query(trx).insert({ title: 'kept 3', organization_id: 7 }));
+          await Post.transaction(async (trx) => Post.query(trx).insert({ title: 'kept 3', organization_id: 7 }));
         });
         assert.equal(await Post.query().resultSize(), 2);
         assert.equal(broker.publishes, 3);
@@ -114,7 +114,7 @@ for (const dialect of DIALECTS) {
         await redis.stop();
         const started = Date.now();
         await Post.query().insert({ title: 'while down', organization_id: 7 });
-        await Post.transaction((trx) => Post.query(trx).patch({ title: 'patched while down' }).where('title', 'while down'));
+        await Post.transaction(async (trx) => Post.query(trx).patch({ title: 'patched while down' }).where('title', 'while down'));
         assert.ok(Date.now() - started < 2000, `the writes took ${Date.now() - started} ms`);
         assert.deepEqual((await db.other('atr_mfl_posts').orderBy('id')).map((r: { title: string }) => r.title), ['while up', 'patched while down']);
         const deadline = Date.now() + 10_000;

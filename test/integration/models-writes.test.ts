@@ -178,10 +178,12 @@ for (const dialect of DIALECTS) {
       it('refuses an array insert loudly (Objection batch-inserts on PostgreSQL only), publishing nothing', async () => {
         await expectNoEvents(atr, () =>
           assert.rejects(
-            models.Post.query().insert([
-              { title: 'one', organization_id: 7 },
-              { title: 'two', organization_id: 8 },
-            ]),
+            async () => {
+              await models.Post.query().insert([
+                { title: 'one', organization_id: 7 },
+                { title: 'two', organization_id: 8 },
+              ]);
+            },
             /batch insert only works with Postgresql/,
           ),
         );
@@ -221,7 +223,7 @@ for (const dialect of DIALECTS) {
       const keep = post.comments!.find((c) => c.body === 'keep')!;
       const drop = post.comments!.find((c) => c.body === 'drop')!;
       const published = await captureEvents(atr, () =>
-        models.Post.transaction((trx) =>
+        models.Post.transaction(async (trx) =>
           models.Post.query(trx).upsertGraph({
             id: post.id,
             title: 'graph 2',
