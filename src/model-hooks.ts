@@ -21,11 +21,12 @@ import { atrOf, modelConfig } from './model-config';
 import type { ModelConfig } from './model-config';
 import type { ModelLike } from './model-events';
 import { idKeyOf, rowEvent, updateEvents } from './model-events';
-import { afterCommit } from './transactions';
+import { afterCommit, isTransaction } from './transactions';
 
 /** The part of Objection's StaticHookArguments we read. */
 export interface HookArgs {
-  asFindQuery(): PromiseLike<unknown[]>;
+  asFindQuery(): PromiseLike<unknown[]> & { forUpdate(): PromiseLike<unknown[]> };
+  result: unknown[];
   transaction: unknown;
   inputItems: unknown[];
   items: unknown[];
@@ -118,6 +119,35 @@ async function readByIds(cls: ModelClassLike, trx: unknown, rows: ModelLike[]): 
   return found;
 }
 
+/**
+ * The rows a query-level update or delete is about to write. Inside a
+ * transaction (not SQLite, which has one writer anyway) they are locked, so
+ * that nobody changes them between this read and the write.
+ */
+async function readMatching(args: HookArgs): Promise<ModelLike[]> {
+  const query = args.asFindQuery();
+  const trx = args.transaction as { client?: { dialect?: string } } | undefined;
+  const lock = isTransaction(trx) && !/sqlite/i.test(String(trx?.client?.dialect ?? ''));
+  return (await (lock ? query.forUpdate() : query)) as ModelLike[];
+}
+
+/**
+ * A write that touched more rows than were read before it raced with another
+ * write (outside a transaction); say so rather than announce part of it.
+ */
+function checkCount(atr: Atr, config: ModelConfig, args: HookArgs, announced: number, what: string): void {
+  const [count] = args.result;
+  if (args.result.length === 1 && typeof count === 'number' && count > announced) {
+    atr.reportError(
+      new AtrError(
+        codes.MODEL_HOOKS,
+        `${config.className}: ${count} rows were ${what} but ${announced} announced (a concurrent write matched meanwhile); run bulk writes in a transaction`,
+      ),
+      { where: `after ${what}`, model: config.className },
+    );
+  }
+}
+
 export function onAfterInsert(cls: ModelClassLike, args: HookArgs): Promise<void> {
   return guard(cls, 'after insert', async (atr, config) => {
     if (!config.actions.includes('created')) return;
@@ -133,8 +163,7 @@ export function onAfterInsert(cls: ModelClassLike, args: HookArgs): Promise<void
 export function onBeforeUpdate(cls: ModelClassLike, args: HookArgs): Promise<void> {
   return guard(cls, 'before update', async (_atr, config) => {
     if (!config.actions.includes('updated') && !config.actions.includes('destroyed')) return;
-    const builder = builderOf(args);
-    readBefore.set(builder, (await args.asFindQuery()) as ModelLike[]);
+    readBefore.set(builderOf(args), await readMatching(args));
   });
 }
 
@@ -146,6 +175,7 @@ export function onAfterUpdate(cls: ModelClassLike, args: HookArgs): Promise<void
     readBefore.delete(builder);
     let pairs: Array<[ModelLike | undefined, ModelLike]>;
     if (before) {
+      checkCount(atr, config, args, before.length, 'updated');
       const fresh = await readByIds(cls, args.transaction, before);
       pairs = [];
       for (const old of before) {
@@ -168,7 +198,7 @@ export function onAfterUpdate(cls: ModelClassLike, args: HookArgs): Promise<void
 export function onBeforeDelete(cls: ModelClassLike, args: HookArgs): Promise<void> {
   return guard(cls, 'before delete', async (_atr, config) => {
     if (!config.actions.includes('destroyed')) return;
-    readBefore.set(builderOf(args), (await args.asFindQuery()) as ModelLike[]);
+    readBefore.set(builderOf(args), await readMatching(args));
   });
 }
 
@@ -185,6 +215,7 @@ export function onAfterDelete(cls: ModelClassLike, args: HookArgs): Promise<void
       );
       return;
     }
+    checkCount(atr, config, args, before.length, 'deleted');
     publishAfterCommit(atr, args.transaction, eventsOf(atr, config, before, (row) => [rowEvent(config, 'destroyed', row)]));
   });
 }

@@ -260,6 +260,27 @@ for (const dialect of DIALECTS) {
       ]);
     });
 
+    it('reports a query-level patch outside a transaction that wrote rows a concurrent insert added after the read', async () => {
+      await seed({ title: 'race', organization_id: 7 }, { title: 'race', organization_id: 7 });
+      const other = db.other;
+      class RacedPost extends models.Post {
+        static override async beforeUpdate(args: Parameters<typeof models.Post.beforeUpdate>[0]) {
+          await super.beforeUpdate(args);
+          // Another connection adds a matching row between atr's read and the write.
+          await other(models.Post.tableName).insert({ title: 'race', organization_id: 7 });
+        }
+      }
+      await expectEvents(atr, () => RacedPost.query().patch({ body: 'raced' }).where('title', 'race'), [
+        { name: 'raced_post.updated' },
+        { name: 'raced_post.updated' },
+      ]);
+      assert.equal(await models.Post.query().where('body', 'raced').resultSize(), 3);
+      assert.deepEqual(errors.map((e) => e.message), [
+        'RacedPost: 3 rows were updated but 2 announced (a concurrent write matched meanwhile); run bulk writes in a transaction',
+      ]);
+      errors.length = 0;
+    });
+
     it('publishes nothing for a write that bypasses Objection (raw knex): a documented gap', async () => {
       await seed({ title: 'raw', organization_id: 7 });
       await expectNoEvents(atr, () => db.knex(models.Post.tableName).update({ title: 'raw 2' }));
