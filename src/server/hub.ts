@@ -179,6 +179,9 @@ export class Hub {
         this.atr.reportError(err, { where: want ? 'subscribe' : 'unsubscribe', channel: entry.channel });
         if (want) {
           this.metrics.subscribeFailures++;
+          // Close them now, before the next sync, so that a broker that keeps
+          // failing is not asked again and again; the clients reconnect.
+          for (const reactor of [...entry.reactors]) reactor.close(1011, 'subscribe failed');
           this.settle(entry, err instanceof Error ? err : new Error(String(err)));
         }
       },

@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
 import expressWs from 'express-ws';
 import type { Atr } from '../../src/atr';
+import type { MessageListener } from '../../src/brokers/broker';
+import { MemoryBroker } from '../../src/brokers/memory';
 import { RequestAuthenticator } from '../../src/server/request-authenticator';
 import { RequestScope } from '../../src/server/request-scope';
 import { atrRouter } from '../../src/server/router';
@@ -23,7 +25,7 @@ export const TOKENS: Record<string, string> = { alice: '7', bob: '8', carol: '70
 
 /** Accepts `?token=` or a `token` cookie naming a known user. */
 export class TokenAuthenticator extends RequestAuthenticator {
-  override matches(): boolean {
+  override matches(): boolean | Promise<boolean> {
     const token = this.params.token ?? this.cookies.token;
     if (token === undefined || !(token in TOKENS)) return false;
     this.user = { token, organization: TOKENS[token] };
@@ -104,8 +106,8 @@ export interface Client {
 }
 
 /** Opens a ws client and resolves once `atr.ready` arrived (or rejects with the close code / status). */
-export function connect(url: string, options: { headers?: Record<string, string>; ready?: boolean; rejectUnauthorized?: boolean } = {}): Promise<Client> {
-  const ws = new WebSocket(url, { headers: options.headers, rejectUnauthorized: options.rejectUnauthorized });
+export function connect(url: string, options: { headers?: Record<string, string>; ready?: boolean; rejectUnauthorized?: boolean; autoPong?: boolean } = {}): Promise<Client> {
+  const ws = new WebSocket(url, { headers: options.headers, rejectUnauthorized: options.rejectUnauthorized, autoPong: options.autoPong ?? true });
   const messages: any[] = [];
   const watchers = new Set<{ test: (m: any) => boolean; resolve: (m: any) => void; reject: (err: Error) => void }>();
   ws.on('message', (data) => {
@@ -213,6 +215,27 @@ export function rawUpgrade(port: number, path: string, headers: Record<string, s
     req.on('error', reject);
     req.end();
   });
+}
+
+/** A memory broker whose subscribe and unsubscribe take a while, as over a network. */
+export class SlowBroker extends MemoryBroker {
+  subscribeCalls = 0;
+  unsubscribeCalls = 0;
+  constructor(private readonly delay: () => number = () => Math.random() * 20) {
+    super();
+  }
+
+  override async subscribe(channel: string, listener: MessageListener): Promise<void> {
+    this.subscribeCalls++;
+    await sleep(this.delay());
+    return super.subscribe(channel, listener);
+  }
+
+  override async unsubscribe(channel: string): Promise<void> {
+    this.unsubscribeCalls++;
+    await sleep(this.delay());
+    return super.unsubscribe(channel);
+  }
 }
 
 /** Resolves when `check()` holds, polling every 10 ms; rejects after `ms`. */

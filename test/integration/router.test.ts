@@ -146,7 +146,7 @@ describe('atrRouter', () => {
 
   it('C8: a throwing authenticator refuses that request with HTTP 500, reports the error, and the others go on', async () => {
     class Throwing extends TokenAuthenticator {
-      override matches(): boolean {
+      override matches(): boolean | Promise<boolean> {
         if (this.params.boom) throw new Error('database down');
         return super.matches();
       }
@@ -381,7 +381,7 @@ describe('atrRouter', () => {
   it('refuses what is not a websocket handshake with a 4xx status and never runs the authenticator', async () => {
     let calls = 0;
     class Counting extends TokenAuthenticator {
-      override matches(): boolean {
+      override matches(): boolean | Promise<boolean> {
         calls++;
         return super.matches();
       }
