@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { run } from '../../src/cli/main';
 import { SPECS, parseCommandLine } from '../../src/cli/options';
-import { OwnRedis, redisCli, startOwnRedis } from '../helpers/redis-server';
+import { OwnRedis, freePort, redisCli, startOwnRedis } from '../helpers/redis-server';
 import { TestClient, httpStatus, startAtrServer, waitUntil } from '../helpers/atr-server-process';
 
 const root = path.resolve(__dirname, '../..');
@@ -167,7 +167,7 @@ describe('atr-server processes', () => {
   });
 
   it('starts while Redis is down, says not ready, and becomes ready when Redis comes', async () => {
-    const late = new OwnRedis(await (await import('../helpers/redis-server')).freePort());
+    const late = new OwnRedis(await freePort());
     const server = await startAtrServer(['--redis', late.url]);
     try {
       assert.equal(await httpStatus(server.port, '/healthz'), 200);
