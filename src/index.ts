@@ -21,3 +21,9 @@ export { AtrError, AtrConfigError, AtrLimitError, AtrModelError, AtrSerializeErr
 export { Publishable, isPublishable } from './publishable';
 export type { PublishableStatics } from './publishable';
 export type { PublishableOptions } from './model-config';
+export { createMetrics, createRedisBroker, createRedisClusterBroker, createStandaloneServer } from './brokers/factories';
+export type { RedisBrokerOptions } from './brokers/redis';
+export type { RedisClusterBrokerOptions } from './brokers/redis-cluster';
+export type { RedisBrokerTuning } from './brokers/redis-base';
+export type { StandaloneOptions, StandaloneServer } from './server/standalone';
+export type { AtrMetrics } from './metrics';

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { createClient } from 'redis';
 import { RedisBroker } from '../../src/brokers/redis';
 import { brokerSuite } from '../helpers/broker-suite';
+import { createAtr } from '../../src/atr';
+import { createBroker } from '../../src/brokers/create';
+import { createRedisBroker } from '../../src/brokers/factories';
 import { REDIS_URL, requireRedis } from '../helpers/services';
 
 before(async () => {
@@ -69,5 +72,32 @@ describe('Redis broker', () => {
       code: 'ATR_ERR_CONFIG_BROKER',
       message: 'The Redis broker needs a redis:// or rediss:// URL; got "http://x"',
     });
+  });
+
+  it('M7: an Atr on a Redis where nothing listens rejects each publish promptly and reports it', async () => {
+    const reported: string[] = [];
+    const atr = createAtr({
+      broker: 'redis://127.0.0.1:1',
+      logger: { error() {}, warn() {}, info() {}, debug() {} },
+      onError: (err) => reported.push((err as { code?: string }).code ?? err.message),
+    });
+    const started = Date.now();
+    const results = await Promise.allSettled([
+      atr.publish({ scope: 'organization.7', name: 'post.created', data: { id: 1 } }),
+      atr.publish({ scope: 'organization.7', name: 'post.created', data: { id: 2 } }),
+    ]);
+    assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+    assert.deepEqual(reported, ['ATR_ERR_BROKER_CONNECTION', 'ATR_ERR_BROKER_CONNECTION']);
+    await atr.close();
+  });
+
+  it('is chosen by a redis:// URL with password and database, and by createRedisBroker()', async () => {
+    const broker = createBroker('redis://:secret@127.0.0.1:6399/3', { history: { maxLength: 5, maxAgeMs: 1000 }, logger: { error() {}, warn() {}, info() {}, debug() {} }, channelPrefix: 'atr:' });
+    assert.ok(broker instanceof RedisBroker);
+    await broker.close();
+    const custom = createRedisBroker({ url: REDIS_URL, pingInterval: 1000 });
+    assert.equal(custom.kind, 'redis');
+    await custom.close();
   });
 });
