@@ -1,0 +1,32 @@
+/**
+ * `/atr-client.js`: the browser client. Bundled from src/client/browser.ts
+ * with esbuild when the app starts (so it always matches the source), or
+ * dist/client/atr-client.js (from `npm run build`) when esbuild is not
+ * installed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(__dirname, '..');
+const DIST_FILE = path.join(root, 'dist/client/atr-client.js');
+
+export async function browserClientSource(): Promise<string> {
+  const entry = path.join(root, 'src/client/browser.ts');
+  try {
+    const esbuild = await import('esbuild');
+    const result = await esbuild.build({
+      entryPoints: [entry],
+      bundle: true,
+      format: 'iife',
+      globalName: 'AtrClient',
+      target: 'es2020',
+      platform: 'browser',
+      write: false,
+      logLevel: 'silent',
+    });
+    return result.outputFiles[0]!.text;
+  } catch (err) {
+    if (existsSync(DIST_FILE)) return readFileSync(DIST_FILE, 'utf8');
+    throw new Error(`Cannot build the browser client (${(err as Error).message}) and ${DIST_FILE} is missing: run npm run build`);
+  }
+}
