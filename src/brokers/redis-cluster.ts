@@ -50,6 +50,10 @@ export class RedisClusterBroker extends RedisBrokerBase {
   private readonly cluster: Cluster;
   private connected = false;
   private running = false;
+  /** Every master answered the last probe. */
+  private healthy = true;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
   private readonly onMessage = (message: string, channel: string) => this.deliver(channel, message);
 
   constructor(options: RedisClusterBrokerOptions) {
@@ -80,11 +84,13 @@ export class RedisClusterBroker extends RedisBrokerBase {
     });
     this.cluster.on('node-error', (err: Error, node: unknown) => {
       this.logger.debug({ broker: this.kind, err, node }, 'atr: a Redis Cluster node failed');
+      // Look now rather than at the next probe: /readyz should say so soon.
+      if (this.connected && this.healthy) this.scheduleProbe(0);
     });
   }
 
   get ready(): boolean {
-    return !this.closed && this.connected && this.cluster.isOpen;
+    return !this.closed && this.connected && this.healthy && this.cluster.isOpen;
   }
 
   protected start(): void {
@@ -96,6 +102,7 @@ export class RedisClusterBroker extends RedisBrokerBase {
           await this.loadScripts();
           this.connected = true;
           this.updateReadiness();
+          this.scheduleProbe(this.tuning.pingInterval || 10_000);
         },
         (err: Error) => {
           if (this.closed) return;
@@ -121,7 +128,56 @@ export class RedisClusterBroker extends RedisBrokerBase {
     }
   }
 
+  /**
+   * Readiness on a cluster: every master answers in time and says cluster_state:ok. node-redis
+   * reconnects each node and restores its sharded subscriptions by itself;
+   * the probe only tells when that is done. While unhealthy it looks often.
+   */
+  private scheduleProbe(delay: number): void {
+    if (this.closed) return;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => void this.probe(), delay);
+    this.probeTimer.unref();
+  }
+
+  private async probe(): Promise<void> {
+    if (this.closed || this.probing) return;
+    this.probing = true;
+    let ok = true;
+    let failure: Error | undefined;
+    try {
+      await Promise.all(this.cluster.masters.map(async (master) => {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          const client = await this.cluster.nodeClient(master);
+          const info = await Promise.race([
+            client.sendCommand(['CLUSTER', 'INFO']),
+            new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${this.tuning.pingTimeout} ms`)), this.tuning.pingTimeout); }),
+          ]);
+          // A node that answers while the cluster is down (it saw a peer fail) refuses commands too.
+          if (!String(info).includes('cluster_state:ok')) throw new Error('the cluster is down (cluster_state:fail)');
+        } catch (err) {
+          ok = false;
+          failure = err as Error;
+        } finally {
+          clearTimeout(timer);
+        }
+      }));
+    } finally {
+      this.probing = false;
+    }
+    if (this.closed) return;
+    if (!ok) this.attemptFailed(failure);
+    const was = this.healthy;
+    this.healthy = ok;
+    if (ok && !was) await this.loadScripts(); // a restarted node has an empty script cache
+    this.updateReadiness(failure);
+    this.scheduleProbe(ok ? this.tuning.pingInterval || 10_000 : Math.max(100, this.tuning.reconnectMinDelay));
+  }
+
   protected async stop(): Promise<void> {
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
     this.connected = false;
     if (!this.cluster.isOpen) return;
     let timer: NodeJS.Timeout | undefined;

@@ -74,4 +74,49 @@ describe('Redis Cluster broker', () => {
       message: 'Each node of a Redis Cluster URL needs host:port; got "10.0.0.1" in "redis+cluster://10.0.0.1"',
     });
   });
+
+  it('goes not-ready when a master dies and delivers again on its shard once it is back', async () => {
+    const broker = new RedisClusterBroker({ url: cluster.url, logger: silentLogger, pingInterval: 300, pingTimeout: 500, reconnectMinDelay: 100, reconnectMaxDelay: 300 });
+    const events: string[] = [];
+    broker.on('down', () => events.push('down'));
+    broker.on('ready', () => events.push('ready'));
+    await broker.connect();
+    try {
+      const victim = cluster.nodes[1]!;
+      // A channel owned by the node that will die.
+      let channel = '';
+      for (let i = 0; !channel; i++) {
+        const candidate = `atr-cl-out:{organization.${i}}`;
+        const slot = Number(await redisCli(victim.port, 'CLUSTER', 'KEYSLOT', candidate));
+        const owner = (await redisCli(victim.port, 'CLUSTER', 'NODES')).split('\n').find((l) => l.includes('myself'))!;
+        const ranges = owner.split(' ').slice(8).map((r) => r.split('-').map(Number));
+        if (ranges.some(([a, b = a]) => slot >= a! && slot <= b!)) channel = candidate;
+      }
+      const got: string[] = [];
+      await broker.subscribe(channel, (m) => got.push(m));
+      await victim.stop();
+      const deadline = Date.now() + 5000;
+      while (broker.ready && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(broker.ready, false);
+      await assert.rejects(broker.publish(channel, '{}'), { code: 'ATR_ERR_BROKER_CONNECTION' });
+      await victim.start();
+      const back = Date.now() + 15_000;
+      while (!broker.ready && Date.now() < back) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(broker.ready, true);
+      // The sharded subscription is restored on the node, once.
+      const restored = Date.now() + 5000;
+      while ((await redisCli(victim.port, 'PUBSUB', 'SHARDNUMSUB', channel)).split('\n')[1] !== '1' && Date.now() < restored) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const id = await broker.publish(channel, '{"n":1}');
+      const arrived = Date.now() + 3000;
+      while (got.length < 1 && Date.now() < arrived) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(got, [`{"id":"${id}","n":1}`]);
+      assert.deepEqual(events.slice(0, 3), ['ready', 'down', 'ready']);
+      assert.equal(broker.reconnects, 1);
+    } finally {
+      await broker.close();
+    }
+  });
 });
