@@ -1,0 +1,130 @@
+/**
+ * The example app in a real browser: Alice and Bob of Acme and Carol of
+ * Globex, each in their own browser context. Bob's changes show on Alice's
+ * page live, never on Carol's; Carol cannot open Acme's websocket.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { createExampleApp } from '../../example-app/app';
+import type { ExampleApp } from '../../example-app/app';
+import { AtrClient } from '../../src/client/index';
+import type { CloseInfo } from '../../src/client/index';
+import { silentLogger } from '../../src/logger';
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describe('example app in the browser', () => {
+  let dir: string;
+  let app: ExampleApp;
+  let browser: Browser;
+  const pages: Record<string, Page> = {};
+
+  async function signIn(email: string): Promise<Page> {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.on('pageerror', (err) => assert.fail(`${email}'s page threw: ${err.message}`));
+    await page.goto(app.url);
+    await page.fill('#sign-in-form [name=email]', email);
+    await page.fill('#sign-in-form [name=password]', 'password');
+    await page.click('#sign-in-form button[type=submit]');
+    await page.waitForSelector('#status[data-state=live]');
+    await page.waitForSelector('#posts li');
+    // Marks this document: if the page reloaded, the mark would be gone.
+    await page.evaluate(() => ((window as unknown as { noReload: boolean }).noReload = true));
+    return page;
+  }
+
+  const titles = (page: Page) => page.$$eval('#posts li:not([hidden]) .title', (els) => els.map((e) => e.textContent));
+  const toasts = (page: Page) => page.$$eval('#toasts .toast', (els) => els.map((e) => e.textContent));
+  const eventsSeen = (page: Page) => page.evaluate(() => Number(document.documentElement.dataset.eventsSeen ?? 0));
+  const notReloaded = (page: Page) => page.evaluate(() => (window as unknown as { noReload?: boolean }).noReload === true);
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'atr-e2e-'));
+    app = await createExampleApp({ port: 0, databaseUrl: path.join(dir, 'example.sqlite3'), logger: silentLogger });
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+    pages.alice = await signIn('alice@acme.test');
+    pages.bob = await signIn('bob@acme.test');
+    pages.carol = await signIn('carol@globex.test');
+  });
+
+  after(async () => {
+    await browser?.close();
+    await app?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shows Bob’s new post on Alice’s page live, with a notice, and no notice to Bob', async () => {
+    const { alice, bob } = pages;
+    await bob.fill('#new-post [name=title]', 'Quarterly plan');
+    await bob.fill('#new-post [name=body]', 'Draft for review');
+    await bob.click('#new-post button[type=submit]');
+    await alice.waitForFunction(() => [...document.querySelectorAll('#posts .title')].some((e) => e.textContent === 'Quarterly plan'));
+    await alice.waitForSelector('#toasts .toast[data-action=created]');
+    assert.deepEqual(await toasts(alice), ['Bob posted “Quarterly plan”']);
+    assert.deepEqual(await titles(alice), ['Quarterly plan', 'Welcome to Acme']);
+    // Bob got his own event too, and it made no notice.
+    await bob.waitForFunction(() => document.documentElement.dataset.eventsSeen === '1');
+    assert.deepEqual(await toasts(bob), []);
+    assert.ok(await notReloaded(alice));
+  });
+
+  it('shows Bob’s edit on Alice’s page live', async () => {
+    const { alice, bob } = pages;
+    const li = bob.locator('#posts li', { hasText: 'Quarterly plan' });
+    await li.locator('.edit').click();
+    await li.locator('.editor [name=title]').fill('Quarterly plan v2');
+    await li.locator('.editor button[type=submit]').click();
+    await alice.waitForFunction(() => [...document.querySelectorAll('#posts .title')].some((e) => e.textContent === 'Quarterly plan v2'));
+    await alice.waitForSelector('#toasts .toast[data-action=updated]');
+    assert.deepEqual(await titles(alice), ['Quarterly plan v2', 'Welcome to Acme']);
+    assert.ok((await toasts(alice)).includes('Bob edited “Quarterly plan v2”'));
+    await bob.waitForFunction(() => document.documentElement.dataset.eventsSeen === '2');
+    assert.deepEqual(await toasts(bob), []);
+    assert.ok(await notReloaded(alice));
+  });
+
+  it('removes Bob’s deleted post from Alice’s page live', async () => {
+    const { alice, bob } = pages;
+    await bob.locator('#posts li', { hasText: 'Quarterly plan v2' }).locator('.delete').click();
+    await alice.waitForSelector('#toasts .toast[data-action=destroyed]');
+    await alice.waitForFunction(() => document.querySelectorAll('#posts li').length === 1);
+    assert.deepEqual(await titles(alice), ['Welcome to Acme']);
+    assert.ok((await toasts(alice)).includes('Bob deleted “Quarterly plan v2”'));
+    assert.equal(await eventsSeen(alice), 3);
+    assert.ok(await notReloaded(alice));
+  });
+
+  it('shows Carol of Globex none of it', async () => {
+    const { carol } = pages;
+    assert.equal(await eventsSeen(carol), 0);
+    assert.deepEqual(await toasts(carol), []);
+    assert.deepEqual(await titles(carol), ['Welcome to Globex']);
+    assert.equal(await carol.getAttribute('#status', 'data-state'), 'live');
+  });
+
+  it('refuses Carol’s request for Acme’s websocket, in the browser and with HTTP 403', async () => {
+    const { carol } = pages;
+    const session = JSON.parse((await carol.evaluate(() => sessionStorage.getItem('atr-example-session')))!);
+    const acme = (await pages.alice.evaluate(() => JSON.parse(sessionStorage.getItem('atr-example-session')!).organization.id)) as number;
+    const wsUrl = `${app.url.replace('http', 'ws')}/ws/organization/${acme}?token=${encodeURIComponent(session.token)}`;
+    const inBrowser = await carol.evaluate((url) => new Promise<{ opened: boolean; code: number }>((resolve) => {
+      const ws = new WebSocket(url);
+      let opened = false;
+      ws.onopen = () => (opened = true);
+      ws.onclose = (e) => resolve({ opened, code: e.code });
+    }), wsUrl);
+    assert.deepEqual(inBrowser, { opened: false, code: 1006 });
+
+    const client = new AtrClient({ url: wsUrl, headers: { origin: app.url } });
+    const info = await new Promise<CloseInfo>((resolve) => client.once('refused', resolve));
+    await client.close();
+    assert.equal(info.status, 403);
+    assert.equal(await eventsSeen(carol), 0);
+  });
+});
