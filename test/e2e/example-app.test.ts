@@ -64,7 +64,7 @@ describe('example app in the browser', () => {
     await bob.fill('#new-post [name=title]', 'Quarterly plan');
     await bob.fill('#new-post [name=body]', 'Draft for review');
     await bob.click('#new-post button[type=submit]');
-    await alice.waitForFunction(() => [...document.querySelectorAll('#posts .title')].some((e) => e.textContent === 'Quarterly plan'));
+    await alice.waitForFunction(() => Array.from(document.querySelectorAll('#posts .title')).some((e) => e.textContent === 'Quarterly plan'));
     await alice.waitForSelector('#toasts .toast[data-action=created]');
     assert.deepEqual(await toasts(alice), ['Bob posted “Quarterly plan”']);
     assert.deepEqual(await titles(alice), ['Quarterly plan', 'Welcome to Acme']);
@@ -80,7 +80,7 @@ describe('example app in the browser', () => {
     await li.locator('.edit').click();
     await li.locator('.editor [name=title]').fill('Quarterly plan v2');
     await li.locator('.editor button[type=submit]').click();
-    await alice.waitForFunction(() => [...document.querySelectorAll('#posts .title')].some((e) => e.textContent === 'Quarterly plan v2'));
+    await alice.waitForFunction(() => Array.from(document.querySelectorAll('#posts .title')).some((e) => e.textContent === 'Quarterly plan v2'));
     await alice.waitForSelector('#toasts .toast[data-action=updated]');
     assert.deepEqual(await titles(alice), ['Quarterly plan v2', 'Welcome to Acme']);
     assert.ok((await toasts(alice)).includes('Bob edited “Quarterly plan v2”'));
