@@ -1,4 +1,4 @@
-import { describe, it, before } from 'node:test';
+import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from 'redis';
 import { RedisBroker } from '../../src/brokers/redis';
@@ -10,6 +10,16 @@ import { REDIS_URL, requireRedis } from '../helpers/services';
 
 before(async () => {
   await requireRedis();
+});
+
+after(async () => {
+  // The streams and markers this file wrote on the shared Redis.
+  const raw = createClient({ url: REDIS_URL });
+  await raw.connect();
+  for (const pattern of ['atr-suite*', 'atr-redis-test:*']) {
+    for await (const keys of raw.scanIterator({ MATCH: pattern, COUNT: 1000 })) if (keys.length > 0) await raw.del(keys);
+  }
+  await raw.close();
 });
 
 brokerSuite('redis', async (history) => new RedisBroker({ url: REDIS_URL, history }));
