@@ -68,14 +68,38 @@ function atrFor(cls: ModelClassLike): Atr | undefined {
   return atr;
 }
 
-async function guard(cls: ModelClassLike, where: string, work: (atr: Atr, config: ModelConfig) => Promise<void>): Promise<void> {
+/** A query of ours failed in the database (not a bug in building an event). */
+class ReadFailure extends Error {
+  constructor(readonly error: unknown) {
+    super('atr could not read the rows of a write');
+  }
+}
+
+async function read<T>(query: PromiseLike<T>): Promise<T> {
+  try {
+    return await query;
+  } catch (err) {
+    throw new ReadFailure(err);
+  }
+}
+
+/**
+ * Runs a hook's work; a failure is reported, never thrown into the write,
+ * with one exception: a read of ours that the database refused inside a
+ * transaction (a deadlock, an aborted PostgreSQL transaction, a lost
+ * connection) is thrown as it came, because that transaction is broken and
+ * the app's own next statement would have met the same error; swallowing it
+ * would let the app commit a transaction the database already rolled back.
+ */
+async function guard(cls: ModelClassLike, args: HookArgs, where: string, work: (atr: Atr, config: ModelConfig) => Promise<void>): Promise<void> {
   const config = modelConfig(cls as never);
   const atr = atrFor(cls);
   if (!atr) return;
   try {
     await work(atr, config);
   } catch (err) {
-    atr.reportError(err, { where, model: config.className });
+    if (err instanceof ReadFailure && isTransaction(args.transaction)) throw err.error;
+    atr.reportError(err instanceof ReadFailure ? err.error : err, { where, model: config.className });
   }
 }
 
@@ -114,7 +138,7 @@ async function readByIds(cls: ModelClassLike, trx: unknown, rows: ModelLike[]): 
   const found = new Map<string, ModelLike>();
   const ids = rows.map((row) => row.$id()).filter((id) => id !== undefined && id !== null);
   if (ids.length === 0) return found;
-  const fresh = (await cls.query(trx ?? undefined).findByIds(ids)) as ModelLike[];
+  const fresh = (await read(cls.query(trx ?? undefined).findByIds(ids))) as ModelLike[];
   for (const row of fresh) found.set(idKeyOf(row), row);
   return found;
 }
@@ -128,7 +152,7 @@ async function readMatching(args: HookArgs): Promise<ModelLike[]> {
   const query = args.asFindQuery();
   const trx = args.transaction as { client?: { dialect?: string } } | undefined;
   const lock = isTransaction(trx) && !/sqlite/i.test(String(trx?.client?.dialect ?? ''));
-  return (await (lock ? query.forUpdate() : query)) as ModelLike[];
+  return (await read(lock ? query.forUpdate() : query)) as ModelLike[];
 }
 
 /**
@@ -149,7 +173,7 @@ function checkCount(atr: Atr, config: ModelConfig, args: HookArgs, announced: nu
 }
 
 export function onAfterInsert(cls: ModelClassLike, args: HookArgs): Promise<void> {
-  return guard(cls, 'after insert', async (atr, config) => {
+  return guard(cls, args, 'after insert', async (atr, config) => {
     if (!config.actions.includes('created')) return;
     const inserted = args.inputItems as ModelLike[];
     if (inserted.length === 0) return;
@@ -161,14 +185,14 @@ export function onAfterInsert(cls: ModelClassLike, args: HookArgs): Promise<void
 }
 
 export function onBeforeUpdate(cls: ModelClassLike, args: HookArgs): Promise<void> {
-  return guard(cls, 'before update', async (_atr, config) => {
+  return guard(cls, args, 'before update', async (_atr, config) => {
     if (!config.actions.includes('updated') && !config.actions.includes('destroyed')) return;
     readBefore.set(builderOf(args), await readMatching(args));
   });
 }
 
 export function onAfterUpdate(cls: ModelClassLike, args: HookArgs): Promise<void> {
-  return guard(cls, 'after update', async (atr, config) => {
+  return guard(cls, args, 'after update', async (atr, config) => {
     if (!config.actions.includes('updated') && !config.actions.includes('destroyed')) return;
     const builder = builderOf(args);
     const before = readBefore.get(builder);
@@ -189,21 +213,21 @@ export function onAfterUpdate(cls: ModelClassLike, args: HookArgs): Promise<void
         new AtrError(codes.MODEL_HOOKS, `${config.className}.beforeUpdate did not call super: its update events lack changes and scope moves`),
         { where: 'after update', model: config.className },
       );
-      pairs = ((await args.asFindQuery()) as ModelLike[]).map((row) => [undefined, row]);
+      pairs = ((await read(args.asFindQuery())) as ModelLike[]).map((row) => [undefined, row]);
     }
     publishAfterCommit(atr, args.transaction, eventsOf(atr, config, pairs, ([old, now]) => updateEvents(config, old, now)));
   });
 }
 
 export function onBeforeDelete(cls: ModelClassLike, args: HookArgs): Promise<void> {
-  return guard(cls, 'before delete', async (_atr, config) => {
+  return guard(cls, args, 'before delete', async (_atr, config) => {
     if (!config.actions.includes('destroyed')) return;
     readBefore.set(builderOf(args), await readMatching(args));
   });
 }
 
 export function onAfterDelete(cls: ModelClassLike, args: HookArgs): Promise<void> {
-  return guard(cls, 'after delete', async (atr, config) => {
+  return guard(cls, args, 'after delete', async (atr, config) => {
     if (!config.actions.includes('destroyed')) return;
     const builder = builderOf(args);
     const before = readBefore.get(builder);

@@ -23,6 +23,7 @@ interface Transactor {
   rollback: (error?: unknown) => unknown;
   isCompleted?: () => boolean;
   raw: (sql: string) => PromiseLike<unknown>;
+  on?: (event: string, listener: (err: { errno?: number; code?: string }) => void) => unknown;
   client?: { config?: { client?: unknown }; dialect?: string };
 }
 
@@ -31,7 +32,12 @@ interface TxState {
   root: TxState;
   rolledBack: boolean;
   commitCalled: boolean;
-  /** PostgreSQL answers COMMIT of a failed transaction with a silent ROLLBACK. */
+  /**
+   * The database rolled the whole transaction back on its own: PostgreSQL
+   * answers COMMIT after a failed statement with a silent ROLLBACK; MySQL and
+   * MariaDB end the transaction on a deadlock and run what follows in
+   * autocommit mode, so a later COMMIT "succeeds" too.
+   */
   aborted: boolean;
   /** Only on the root: what runs after commit, in write order. */
   entries: Array<{ state: TxState; run: () => void }>;
@@ -119,6 +125,11 @@ function follow(trx: Transactor, state: TxState): void {
     }
     return commit.call(this, value);
   };
+  if (!state.parent && typeof trx.on === 'function' && isMysql(trx)) {
+    trx.on('query-error', (err) => {
+      if (err?.errno === 1213 || err?.code === 'ER_LOCK_DEADLOCK') state.aborted = true;
+    });
+  }
   trx.executionPromise!.then(
     () => settle(state, state.commitCalled && !state.rolledBack && !state.aborted),
     () => settle(state, false),
@@ -141,7 +152,14 @@ function rolledBackChain(state: TxState | undefined): boolean {
   return false;
 }
 
+function dialectOf(trx: Transactor): string {
+  return String(trx.client?.dialect ?? trx.client?.config?.client ?? '');
+}
+
 function isPostgres(trx: Transactor): boolean {
-  const name = String(trx.client?.dialect ?? trx.client?.config?.client ?? '');
-  return /^(pg|postgres|postgresql|pgnative)$/i.test(name) || name === 'postgresql';
+  return /^(pg|postgres|postgresql|pgnative)$/i.test(dialectOf(trx));
+}
+
+function isMysql(trx: Transactor): boolean {
+  return /^mysql2?$/i.test(dialectOf(trx));
 }

@@ -205,6 +205,33 @@ for (const dialect of DIALECTS) {
 
     if (dialect !== 'sqlite') {
       // SQLite has one writer: two write transactions cannot overlap there.
+      it('drops the events of a transaction the database rolled back on a deadlock, though the app commits after it', async () => {
+        const { Post } = models;
+        const a = await Post.query().insert({ title: 'a', organization_id: 7 });
+        const b = await Post.query().insert({ title: 'b', organization_id: 7 });
+        await captureEvents(atr, () => undefined);
+        const { published } = await captureEvents(atr, async () => {
+          const t1 = await Post.startTransaction();
+          const t2 = await Post.startTransaction();
+          await Post.query(t1).patch({ title: 'by t1' }).where('id', a.id);
+          await Post.query(t2).patch({ title: 'by t2' }).where('id', b.id);
+          const crossed1 = Post.query(t1).patch({ title: 'by t1' }).where('id', b.id);
+          await sleep(50);
+          const crossed2 = Post.query(t2).patch({ title: 'by t2' }).where('id', a.id);
+          const outcomes = await Promise.allSettled([crossed1, crossed2]);
+          const failed = outcomes.filter((o) => o.status === 'rejected') as PromiseRejectedResult[];
+          assert.equal(failed.length, 1, 'the database picked one victim');
+          assert.match(String(failed[0]!.reason?.message ?? failed[0]!.reason), /deadlock/i);
+          // An app that ignores the error and commits both.
+          await t1.commit().catch(() => undefined);
+          await t2.commit().catch(() => undefined);
+        });
+        const rows = await Post.query().orderBy('id');
+        const winner = rows[0]!.title;
+        assert.deepEqual(rows.map((r) => r.title), [winner, winner], 'one transaction won both rows');
+        assert.deepEqual(published.map((p) => (p.message.record as { title: string }).title), [winner, winner]);
+      });
+
       it('publishes in commit order when transactions overlap', async () => {
         const { Post } = models;
         await expectEvents(
