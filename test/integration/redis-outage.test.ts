@@ -7,7 +7,7 @@ import net from 'node:net';
 import { createClient } from 'redis';
 import { RedisBroker } from '../../src/brokers/redis';
 import type { Logger } from '../../src/logger';
-import { OwnRedis, freePort, startOwnRedis } from '../helpers/redis-server';
+import { OwnRedis, freePort, redisCli, startOwnRedis } from '../helpers/redis-server';
 
 const quiet: Logger = { error() {}, warn() {}, info() {}, debug() {} };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -141,6 +141,25 @@ describe('Redis broker through outages', () => {
       await broker.close();
       for (const s of sockets) s.destroy();
       await new Promise((r) => proxy.close(r));
+    }
+  });
+
+  it('keeps a healthy idle subscriber: its PINGs are answered in subscribed mode', async () => {
+    const broker = new RedisBroker({ url: redis.url, logger: quiet, pingInterval: 100, pingTimeout: 300 });
+    const downs: unknown[] = [];
+    broker.on('down', (e) => downs.push(e));
+    await broker.connect();
+    try {
+      await broker.subscribe('atr:{organization.idle}', () => undefined);
+      const pings = async () => Number(/cmdstat_ping:calls=(\d+)/.exec(await redisCli(redis.port, 'INFO', 'commandstats'))?.[1] ?? 0);
+      const before = await pings();
+      await sleep(1200);
+      assert.ok((await pings()) - before >= 10, 'both connections were PINGed about every 100 ms');
+      assert.deepEqual(downs, []);
+      assert.equal(broker.ready, true);
+      assert.equal(await numSub(redis.url, 'atr:{organization.idle}'), 1);
+    } finally {
+      await broker.close();
     }
   });
 });
