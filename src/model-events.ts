@@ -40,9 +40,13 @@ function idProperties(model: ModelLike): string[] {
   return Array.isArray(cls.idColumn) ? cls.idColumn : [cls.idColumn];
 }
 
-/** A key that identifies a row by its id (composite ids too). */
+/**
+ * A key that identifies a row by its id (composite ids too). Values compare
+ * as text: a driver may give an id as a number after an insert and as a
+ * string when it reads the row (bigint ids).
+ */
 export function idKeyOf(model: ModelLike): string {
-  return JSON.stringify(idProperties(model).map((p) => comparable(model[p])));
+  return JSON.stringify(idProperties(model).map((p) => (model[p] === null || model[p] === undefined ? null : String(model[p]))));
 }
 
 /** The attributes whose values differ between two records of one row. */

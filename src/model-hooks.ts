@@ -202,9 +202,20 @@ export function onAfterUpdate(cls: ModelClassLike, args: HookArgs): Promise<void
       checkCount(atr, config, args, before.length, 'updated');
       const fresh = await readByIds(cls, args.transaction, before);
       pairs = [];
+      const lost: string[] = [];
       for (const old of before) {
         const now = fresh.get(idKeyOf(old));
         if (now) pairs.push([old, now]);
+        else lost.push(JSON.stringify(old.$id()));
+      }
+      if (lost.length > 0) {
+        atr.reportError(
+          new AtrError(
+            codes.MODEL_HOOKS,
+            `${config.className}: ${lost.length} updated row(s) could not be found by id after the update (an update of the id itself?); no event for ${lost.join(', ')}`,
+          ),
+          { where: 'after update', model: config.className },
+        );
       }
     } else {
       // The before-hook did not run (a subclass hook that skips super): the

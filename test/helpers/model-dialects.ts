@@ -99,7 +99,8 @@ export async function openDatabase(name: DialectName, prefix: string): Promise<D
     t.string('body');
   });
   await knex.schema.createTable(`${prefix}_numbers`, (t) => {
-    t.increments('id').primary();
+    t.bigIncrements('id').primary();
+    t.string('note').notNullable().defaultTo('filled by the database');
     t.bigInteger('big').nullable();
     t.binary('blob').nullable();
     t.timestamp('at').nullable();

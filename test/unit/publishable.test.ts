@@ -24,6 +24,13 @@ before(async () => {
     t.integer('user_id').nullable();
     t.string('title');
   });
+  await knex.schema.createTable('memberships', (t) => {
+    t.integer('user_id');
+    t.integer('group_id');
+    t.integer('organization_id');
+    t.string('role');
+    t.primary(['user_id', 'group_id']);
+  });
 });
 after(async () => {
   await atr.close();
@@ -31,6 +38,7 @@ after(async () => {
 });
 beforeEach(async () => {
   await knex('items').delete();
+  await knex('memberships').delete();
 });
 
 function bound<T extends typeof Model>(cls: T): T {
@@ -212,6 +220,55 @@ describe('Publishable', () => {
     );
     assert.deepEqual(calls, ['$afterInsert', 'afterInsert', '$afterUpdate']);
     assert.equal(deleted, 'custom result');
+  });
+
+  it('follows rows with a composite id through updates, scope moves and deletes', async () => {
+    class Membership extends Publishable(Model) {
+      static override tableName = 'memberships';
+      static override idColumn = ['user_id', 'group_id'];
+      static override publicationScope = ['organization_id'];
+      static override atr = atr;
+    }
+    bound(Membership);
+    const published = await expectEvents(
+      atr,
+      async () => {
+        await Membership.query().insert({ user_id: 1, group_id: 2, organization_id: 7, role: 'member' });
+        await Membership.query().insert({ user_id: 1, group_id: 3, organization_id: 7, role: 'member' });
+        await Membership.query().patch({ role: 'admin' }).where('group_id', 2);
+        await Membership.query().patch({ organization_id: 8 }).where('group_id', 3);
+        await Membership.query().delete().where('user_id', 1);
+      },
+      [
+        { name: 'membership.created', scope: 'organization.7', record: { group_id: 2 } },
+        { name: 'membership.created', scope: 'organization.7', record: { group_id: 3 } },
+        { name: 'membership.updated', scope: 'organization.7', record: { group_id: 2, role: 'admin' }, changes: ['role'] },
+        { name: 'membership.destroyed', scope: 'organization.7' },
+        { name: 'membership.updated', scope: 'organization.8', record: { group_id: 3 }, changes: ['organization_id'] },
+        { name: 'membership.destroyed', scope: 'organization.7', record: { group_id: 2, role: 'admin' } },
+        { name: 'membership.destroyed', scope: 'organization.8', record: { group_id: 3 } },
+      ],
+    );
+    assert.deepEqual(published[3]!.message.record, { user_id: 1, group_id: 3 });
+  });
+
+  it('reports an update of the id itself, which it cannot follow, rather than announcing nothing silently', async () => {
+    const errors: Error[] = [];
+    const own = createAtr({ logger: silentLogger, onError: (err) => errors.push(err) });
+    class Renumbered extends Publishable(Model) {
+      static override tableName = 'items';
+      static override atr = own;
+    }
+    bound(Renumbered);
+    try {
+      const row = await Renumbered.query().insert({ title: 'x' });
+      await captureEvents(own, () => Renumbered.query().patch({ id: 999 }).where('id', row.$id()));
+      assert.deepEqual(errors.map((e) => e.message), [
+        `Renumbered: 1 updated row(s) could not be found by id after the update (an update of the id itself?); no event for ${row.$id()}`,
+      ]);
+    } finally {
+      await own.close();
+    }
   });
 
   it('reports a subclass beforeDelete that does not call super, rather than announcing nothing silently', async () => {
