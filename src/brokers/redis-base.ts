@@ -171,7 +171,10 @@ export abstract class RedisBrokerBase extends EventEmitter implements Broker {
     this.channelListeners.set(channel, listener);
     if (known) return;
     // While down, the channel is subscribed when the connection is back (see resubscribe()).
-    if (!this.subscriberReady()) return;
+    if (!this.subscriberReady()) {
+      if (!this.started) this.connect().catch(() => undefined); // retries in the background
+      return;
+    }
     try {
       await this.subscribeOnce(channel);
     } catch (err) {
