@@ -17,36 +17,36 @@ import { captureEvents, expectEvents } from '../../src/testing';
 const knex = Knex({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true });
 const atr = createAtr({ logger: silentLogger });
 
-before(async () => {
-  await knex.schema.createTable('items', (t) => {
-    t.increments('id');
-    t.integer('organization_id').nullable();
-    t.integer('user_id').nullable();
-    t.string('title');
-  });
-  await knex.schema.createTable('memberships', (t) => {
-    t.integer('user_id');
-    t.integer('group_id');
-    t.integer('organization_id');
-    t.string('role');
-    t.primary(['user_id', 'group_id']);
-  });
-});
-after(async () => {
-  await atr.close();
-  await knex.destroy();
-});
-beforeEach(async () => {
-  await knex('items').delete();
-  await knex('memberships').delete();
-});
-
 function bound<T extends typeof Model>(cls: T): T {
   cls.knex(knex);
   return cls;
 }
 
 describe('Publishable', () => {
+  before(async () => {
+    await knex.schema.createTable('items', (t) => {
+      t.increments('id');
+      t.integer('organization_id').nullable();
+      t.integer('user_id').nullable();
+      t.string('title');
+    });
+    await knex.schema.createTable('memberships', (t) => {
+      t.integer('user_id');
+      t.integer('group_id');
+      t.integer('organization_id');
+      t.string('role');
+      t.primary(['user_id', 'group_id']);
+    });
+  });
+  after(async () => {
+    await atr.close();
+    await knex.destroy();
+  });
+  beforeEach(async () => {
+    await knex('items').delete();
+    await knex('memberships').delete();
+  });
+
   it('keeps the class name and publishes <resource>.created with recordType the class name', async () => {
     class BlogPost extends Publishable(Model) {
       static override tableName = 'items';
