@@ -239,9 +239,9 @@ export class SlowBroker extends MemoryBroker {
 }
 
 /** Resolves when `check()` holds, polling every 10 ms; rejects after `ms`. */
-export async function eventually(check: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 3000, what = 'condition'): Promise<void> {
   const until = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
