@@ -12,7 +12,9 @@ const reply = (value: object) => process.stdout.write(JSON.stringify(value) + '\
 async function whenReady(ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
   while (!atr.broker.ready && Date.now() < end) {
-    await atr.connect().catch(() => new Promise((r) => setTimeout(r, 50)));
+    // atr.connect() resolves at once once it succeeded, even while the broker is down: wait between looks.
+    await atr.connect().catch(() => undefined);
+    if (!atr.broker.ready) await new Promise((r) => setTimeout(r, 50));
   }
 }
 
