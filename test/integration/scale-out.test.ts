@@ -56,6 +56,10 @@ describe('atr-server scale-out on Redis', () => {
     await redis.stop();
     await waitUntil(async () => (await Promise.all(servers.map((s) => httpStatus(s.port, '/readyz')))).every((s) => s === 503), '/readyz 503 on both servers');
     for (const s of servers) assert.equal(await httpStatus(s.port, '/healthz'), 200);
+    // A client that arrives during the outage is subscribed when Redis is back.
+    const late = new TestClient(`ws://127.0.0.1:${servers[1]!.port}/organization/9`);
+    clients.push(late);
+    await late.ready();
     await sleep(1500); // publishes nothing for a while: several reconnect attempts fail
     await redis.start();
     await waitUntil(async () => (await Promise.all(servers.map((s) => httpStatus(s.port, '/readyz')))).every((s) => s === 200), '/readyz 200 again', 15_000);
@@ -69,6 +73,10 @@ describe('atr-server scale-out on Redis', () => {
       assert.deepEqual(eventsNamed(c, 'invoice.sent').map((e) => e.id), [id]);
     }
     assert.equal(clients[3]!.events().length, 0);
+    const lateId = await app.publish('organization.9', 'invoice.sent', { n: 3 });
+    await waitUntil(() => late.events().length >= 1, 'the event of the client that came during the outage');
+    await sleep(200);
+    assert.deepEqual(late.events().map((e) => e.id), [lateId]);
     // Each server holds one subscription per channel after resubscribing: two in all.
     assert.equal(await redisCli(redis.port, 'PUBSUB', 'NUMSUB', 'atr:{organization.7}'), 'atr:{organization.7}\n2');
     assert.equal(await redisCli(redis.port, 'PUBSUB', 'NUMSUB', 'atr:{organization.8}'), 'atr:{organization.8}\n1');
@@ -76,5 +84,10 @@ describe('atr-server scale-out on Redis', () => {
     assert.match(metrics, /^atr_broker_reconnects_total 1$/m);
     assert.match(metrics, /^atr_subscriptions 1$/m);
     assert.match(metrics, /^atr_connections 2$/m);
+    const second = await (await fetch(`http://127.0.0.1:${servers[1]!.port}/metrics`)).text();
+    assert.match(second, /^atr_subscriptions 3$/m);
+    // Its sockets: one on 7 (two events), one on 8 (none), the late one on 9 (one).
+    assert.match(second, /^atr_events_received_total 3$/m);
+    assert.match(second, /^atr_deliveries_total 3$/m);
   });
 });
