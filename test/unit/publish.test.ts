@@ -51,7 +51,7 @@ describe('publish()', () => {
 
   it('loses only the event whose serializer throws, reports it, and publishes the next ones in order', async () => {
     class Flaky {
-      constructor(readonly event: { data: unknown }) {}
+      constructor(readonly event: { data?: unknown }) {}
       async toJSON() {
         await new Promise((r) => setTimeout(r, Math.random() * 5));
         if ((this.event.data as { n: number }).n === 2) throw new Error('boom');
@@ -72,7 +72,7 @@ describe('publish()', () => {
   });
 
   it('reports a broker failure and rejects without stalling later events', async () => {
-    class DownBroker extends EventEmitter implements Partial<Broker> {
+    class DownBroker extends EventEmitter {
       kind = 'down';
       ready = false;
       calls = 0;
@@ -85,6 +85,8 @@ describe('publish()', () => {
       async subscribe() {}
       async unsubscribe() {}
       subscriptions() { return []; }
+      async history() { return { messages: [], complete: true, lastId: '0-000000' }; }
+      async position() { return '0-000000'; }
       async close() {}
     }
     const errors: unknown[] = [];
