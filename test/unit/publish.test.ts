@@ -51,7 +51,7 @@ describe('publish()', () => {
 
   it('loses only the event whose serializer throws, reports it, and publishes the next ones in order', async () => {
     class Flaky {
-      constructor(readonly event: { data?: unknown }) {}
+      constructor(readonly event: { data?: unknown; name: string }) {}
       async toJSON() {
         await new Promise((r) => setTimeout(r, Math.random() * 5));
         if ((this.event.data as { n: number }).n === 2) throw new Error('boom');
