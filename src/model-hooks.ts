@@ -12,7 +12,8 @@
  * transaction, so they see exactly what the write did on every dialect (MySQL
  * and MariaDB have no RETURNING).
  *
- * Nothing here may fail the write: errors are reported through the Atr.
+ * Nothing here fails the write: errors are reported through the Atr (see
+ * `guard` for the one database error that is passed on).
  */
 import type { Atr } from './atr';
 import type { ModelEvent } from './event';
@@ -38,8 +39,8 @@ export interface ModelClassLike {
   query(trx?: unknown): { findByIds(ids: unknown[]): PromiseLike<unknown[]> };
 }
 
-/** Rows read by a before-hook, for the after-hook of the same query. */
-const readBefore = new WeakMap<object, ModelLike[]>();
+/** Rows read by a before-hook, for the after-hook of the same query; 'failed' when that read failed (reported). */
+const readBefore = new WeakMap<object, ModelLike[] | 'failed'>();
 const warnedUnconfigured = new WeakSet<object>();
 
 /**
@@ -148,11 +149,13 @@ async function readByIds(cls: ModelClassLike, trx: unknown, rows: ModelLike[]): 
  * transaction (not SQLite, which has one writer anyway) they are locked, so
  * that nobody changes them between this read and the write.
  */
-async function readMatching(args: HookArgs): Promise<ModelLike[]> {
+async function readMatching(args: HookArgs): Promise<void> {
+  const builder = builderOf(args);
+  readBefore.set(builder, 'failed');
   const query = args.asFindQuery();
   const trx = args.transaction as { client?: { dialect?: string } } | undefined;
   const lock = isTransaction(trx) && !/sqlite/i.test(String(trx?.client?.dialect ?? ''));
-  return (await read(lock ? query.forUpdate() : query)) as ModelLike[];
+  readBefore.set(builder, (await read(lock ? query.forUpdate() : query)) as ModelLike[]);
 }
 
 /**
@@ -187,7 +190,7 @@ export function onAfterInsert(cls: ModelClassLike, args: HookArgs): Promise<void
 export function onBeforeUpdate(cls: ModelClassLike, args: HookArgs): Promise<void> {
   return guard(cls, args, 'before update', async (_atr, config) => {
     if (!config.actions.includes('updated') && !config.actions.includes('destroyed')) return;
-    readBefore.set(builderOf(args), await readMatching(args));
+    await readMatching(args);
   });
 }
 
@@ -197,6 +200,7 @@ export function onAfterUpdate(cls: ModelClassLike, args: HookArgs): Promise<void
     const builder = builderOf(args);
     const before = readBefore.get(builder);
     readBefore.delete(builder);
+    if (before === 'failed') return; // reported by the before-hook
     let pairs: Array<[ModelLike | undefined, ModelLike]>;
     if (before) {
       checkCount(atr, config, args, before.length, 'updated');
@@ -233,7 +237,7 @@ export function onAfterUpdate(cls: ModelClassLike, args: HookArgs): Promise<void
 export function onBeforeDelete(cls: ModelClassLike, args: HookArgs): Promise<void> {
   return guard(cls, args, 'before delete', async (_atr, config) => {
     if (!config.actions.includes('destroyed')) return;
-    readBefore.set(builderOf(args), await readMatching(args));
+    await readMatching(args);
   });
 }
 
@@ -243,6 +247,7 @@ export function onAfterDelete(cls: ModelClassLike, args: HookArgs): Promise<void
     const builder = builderOf(args);
     const before = readBefore.get(builder);
     readBefore.delete(builder);
+    if (before === 'failed') return; // reported by the before-hook
     if (!before) {
       atr.reportError(
         new AtrError(codes.MODEL_HOOKS, `${config.className}.beforeDelete did not call super: the deleted rows are unknown and no destroyed event is published`),
