@@ -12,10 +12,12 @@ import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { createExampleApp } from '../../example-app/app';
 import type { ExampleApp } from '../../example-app/app';
+import { openDatabase } from '../../example-app/database';
 import { AtrClient } from '../../src/client/index';
 import type { CloseInfo } from '../../src/client/index';
 import { silentLogger } from '../../src/logger';
 
+const SECRET = 'e2e secret';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe('example app in the browser', () => {
@@ -46,7 +48,7 @@ describe('example app in the browser', () => {
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'atr-e2e-'));
-    app = await createExampleApp({ port: 0, databaseUrl: path.join(dir, 'example.sqlite3'), logger: silentLogger });
+    app = await createExampleApp({ port: 0, databaseUrl: path.join(dir, 'example.sqlite3'), logger: silentLogger, secret: SECRET });
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
     pages.alice = await signIn('alice@acme.test');
     pages.bob = await signIn('bob@acme.test');
@@ -126,5 +128,63 @@ describe('example app in the browser', () => {
     await client.close();
     assert.equal(info.status, 403);
     assert.equal(await eventsSeen(carol), 0);
+  });
+
+  it('retries a refused handshake in the browser with growing delays, and stops when shouldReconnect says no', async () => {
+    const { carol } = pages;
+    const session = JSON.parse((await carol.evaluate(() => sessionStorage.getItem('atr-example-session')))!);
+    const acme = (await pages.alice.evaluate(() => JSON.parse(sessionStorage.getItem('atr-example-session')!).organization.id)) as number;
+    const url = `${app.url.replace('http', 'ws')}/ws/organization/${acme}?token=${encodeURIComponent(session.token)}`;
+    // Plain JavaScript text: what tsx compiles would carry its helpers into the page.
+    const result = await carol.evaluate(`new Promise((resolve) => {
+      const asked = [];
+      const delays = [];
+      const client = new AtrClient({
+        url: ${JSON.stringify(url)},
+        reconnect: { initialDelay: 50, jitter: 0 },
+        shouldReconnect: (info) => {
+          asked.push([info.code, info.wasOpen, info.failures]);
+          return asked.length < 3;
+        },
+      });
+      client.on('reconnecting', (r) => delays.push(r.delay));
+      const timer = setInterval(() => {
+        if (client.state === 'closed') {
+          clearInterval(timer);
+          resolve({ delays, asked, state: client.state });
+        }
+      }, 10);
+    })`);
+    assert.deepEqual(result, { delays: [50, 100], asked: [[1006, false, 1], [1006, false, 2], [1006, false, 3]], state: 'closed' });
+  });
+
+  it('signs a page out when the server no longer accepts its token, instead of retrying for ever', async () => {
+    const context = await browser.newContext();
+    const stale = { token: '1.9999999999.' + 'A'.repeat(43), user: { id: 1, name: 'Alice', email: 'alice@acme.test' }, organization: { id: 1, name: 'Acme' } };
+    await context.addInitScript((value) => sessionStorage.setItem('atr-example-session', value), JSON.stringify(stale));
+    const page = await context.newPage();
+    await page.goto(app.url);
+    await page.waitForFunction(() => document.querySelector('#sign-in-error')!.textContent !== '');
+    assert.equal(await page.textContent('#sign-in-error'), 'Your session has expired; sign in again.');
+    assert.equal(await page.isVisible('#sign-in'), true);
+    assert.equal(await page.isVisible('#board'), false);
+    await context.close();
+  });
+
+  it('reconnects after the server restarts and shows what happened while it was down', async () => {
+    const { alice } = pages;
+    const port = Number(new URL(app.url).port);
+    const databaseUrl = path.join(dir, 'example.sqlite3');
+    await app.close();
+    await alice.waitForSelector('#status[data-state=reconnecting]');
+    // Written while no server runs, straight to the database: no event will ever tell the page.
+    const db = await openDatabase({ url: databaseUrl });
+    const now = new Date().toISOString();
+    await db('posts').insert({ organization_id: 1, author_id: 2, title: 'Written during the outage', body: '', created_at: now, updated_at: now });
+    await db.destroy();
+    app = await createExampleApp({ port, databaseUrl, logger: silentLogger, secret: SECRET });
+    await alice.waitForSelector('#status[data-state=live]', { timeout: 20_000 });
+    await alice.waitForFunction(() => Array.from(document.querySelectorAll('#posts .title')).some((e) => e.textContent === 'Written during the outage'));
+    assert.ok(await notReloaded(alice));
   });
 });
