@@ -58,7 +58,8 @@ export class OwnRedis {
     child.once('exit', () => {
       if (this.child === child) this.child = undefined;
     });
-    await waitFor(async () => (await redisCli(this.port, 'PING')) === 'PONG', `redis-server on ${this.port}`);
+    // A server with --requirepass answers NOAUTH: up all the same.
+    await waitFor(async () => /^PONG$|NOAUTH/.test(await redisCli(this.port, 'PING')), `redis-server on ${this.port}`);
   }
 
   /** Kills the server (SIGKILL: like a crash, no goodbye to clients) and waits until the port is free. */

@@ -162,4 +162,26 @@ describe('Redis broker through outages', () => {
       await broker.close();
     }
   });
+
+  it('connects with the password and database of the URL', async () => {
+    const secured = new OwnRedis(await freePort(), ['--requirepass', 's3cret']);
+    await secured.start();
+    const broker = new RedisBroker({ url: `redis://:s3cret@127.0.0.1:${secured.port}/2`, logger: quiet });
+    try {
+      await broker.connect();
+      const got: string[] = [];
+      await broker.subscribe('atr:{organization.db}', (m) => got.push(m));
+      const id = await broker.publish('atr:{organization.db}', '{}');
+      await until(() => got.length === 1, 'the message');
+      assert.deepEqual(got, [`{"id":"${id}"}`]);
+      assert.equal(await redisCli(secured.port, '-a', 's3cret', '--no-auth-warning', '-n', '2', 'EXISTS', 'atr:{organization.db}:history'), '1');
+      assert.equal(await redisCli(secured.port, '-a', 's3cret', '--no-auth-warning', '-n', '0', 'EXISTS', 'atr:{organization.db}:history'), '0');
+      const wrong = new RedisBroker({ url: `redis://:nope@127.0.0.1:${secured.port}`, logger: quiet });
+      await assert.rejects(wrong.connect(), (err: Error) => /WRONGPASS|invalid password/i.test(err.message));
+      await wrong.close();
+    } finally {
+      await broker.close();
+      await secured.dispose();
+    }
+  });
 });
