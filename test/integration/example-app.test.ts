@@ -12,6 +12,7 @@ import type { ExampleApp } from '../../example-app/app';
 import { hashPassword, verifyPassword } from '../../example-app/auth/password';
 import { issueToken, verifyToken } from '../../example-app/auth/token';
 import { AtrClient } from '../../src/client/index';
+import { getHub } from '../../src/index';
 import type { CloseInfo, NodeAtrClientOptions } from '../../src/client/index';
 import { silentLogger } from '../../src/logger';
 
@@ -147,11 +148,16 @@ describe('example app API and websocket', () => {
     assert.deepEqual(globexEvents, []);
   });
 
-  it('refuses a websocket without a token or with a bad one with 401', async () => {
+  it('C11: refuses a websocket without a token, or with a bad one, with 401 and opens nothing', async () => {
+    const hub = getHub(app.atr);
+    const before = { ...hub.metrics };
     for (const token of [undefined, 'garbage', alice.token.slice(0, -2) + 'xx']) {
       const info = await refusal(connect(alice.organization.id, { token }));
       assert.equal(info.status, 401, `token ${token}`);
+      assert.equal(info.wasOpen, false);
     }
+    assert.equal(hub.metrics.connections, before.connections);
+    assert.equal(hub.metrics.refused, before.refused + 3);
   });
 
   it('accepts the token in an Authorization header too', async () => {
@@ -159,12 +165,18 @@ describe('example app API and websocket', () => {
     assert.deepEqual((await next(client, 'atr.ready')).scopes, [`organization.${alice.organization.id}`]);
   });
 
-  it('refuses the websocket of another organization, or a made-up path, with 403', async () => {
+  it('C3: refuses the websocket of another organization, or a made-up path, with 403 and subscribes nothing', async () => {
+    const hub = getHub(app.atr);
+    const before = { ...hub.metrics };
+    const channels = app.atr.broker.subscriptions().length;
     assert.equal((await refusal(connect(alice.organization.id, { token: carol.token }))).status, 403);
     assert.equal((await refusal(connect('1.2', { token: alice.token }))).status, 403);
+    assert.equal((await refusal(connect('1*', { token: alice.token }))).status, 403);
+    assert.equal(hub.metrics.connections, before.connections);
+    assert.equal(app.atr.broker.subscriptions().length, channels);
   });
 
-  it('refuses a websocket from a foreign origin with 403 and accepts the app’s own', async () => {
+  it('C10: refuses a websocket from a foreign origin with 403 and accepts the app’s own', async () => {
     const foreign = connect(alice.organization.id, { token: alice.token, headers: { origin: 'https://evil.example' } });
     assert.equal((await refusal(foreign)).status, 403);
     const own = connect(alice.organization.id, { token: alice.token, headers: { origin: app.url } });
