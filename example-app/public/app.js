@@ -76,8 +76,14 @@
       // that is down all look like close 1006): ask the API before retrying.
       shouldReconnect: function (info) {
         if (info.wasOpen) return true;
-        return api('GET', '/organization').then(function () { return true; }, function (err) {
-          return !(err.status === 401 || err.status === 403);
+        return api('GET', '/organization').then(function () {
+          // The API takes our token but the websocket does not open: a proxy, or an origin the server does not allow.
+          if (info.failures >= 3) setStatus('offline', 'no live updates — retrying');
+          return true;
+        }, function (err) {
+          if (err.status === 401 || err.status === 403) return false;
+          if (info.failures >= 3) setStatus('offline', 'server unreachable — retrying');
+          return true;
         });
       },
       onRefused: function () { signOut('The server refused the live connection; sign in again.'); },
@@ -86,8 +92,7 @@
       setStatus('live', 'live');
       loadPosts(); // after a reconnect, catch up on what happened meanwhile
     });
-    client.on('reconnecting', function () { setStatus('reconnecting', 'reconnecting…'); });
-    client.on('close', function (info) { if (!info.refused) setStatus('reconnecting', 'reconnecting…'); });
+    client.on('close', function (info) { if (!info.refused && info.failures < 3) setStatus('reconnecting', 'reconnecting…'); });
     client.on('post.created', function (e) { handle(e); });
     client.on('post.updated', function (e) { handle(e); });
     client.on('post.destroyed', function (e) { handle(e); });
