@@ -116,6 +116,7 @@ function publishAfterCommit(atr: Atr, trx: unknown, events: ModelEvent[]): void 
       }
     },
     (err) => atr.reportError(err, { where: 'after commit' }),
+    atr,
   );
 }
 

@@ -10,6 +10,8 @@
  * and returns what it returned.
  */
 import type { Model, StaticHookArguments } from 'objection';
+import { describe } from './config';
+import { AtrModelError, codes } from './errors';
 import type { PublishableOptions } from './model-config';
 import { describeModel, modelConfig } from './model-config';
 import type { HookArgs, ModelClassLike } from './model-hooks';
@@ -44,6 +46,9 @@ const PUBLISHABLE = Symbol.for('atr.publishable');
  * // → organization.7.post.created, after the commit
  */
 export function Publishable<M extends typeof Model>(Base: M): M & PublishableStatics {
+  if (typeof Base !== 'function' || typeof (Base as { query?: unknown }).query !== 'function' || typeof (Base as { afterInsert?: unknown }).afterInsert !== 'function') {
+    throw new AtrModelError(codes.MODEL_CLASS, `Publishable() takes an Objection Model class (Objection 3); got ${describe(Base)}`);
+  }
   if ((Base as unknown as Record<symbol, unknown>)[PUBLISHABLE]) return Base as M & PublishableStatics;
   const Parent = Base as unknown as typeof Model;
   type Args = StaticHookArguments<Model>;
@@ -95,7 +100,12 @@ export function Publishable<M extends typeof Model>(Base: M): M & PublishableSta
   } as unknown as M & PublishableStatics;
 }
 
-/** true when a model class publishes its writes. */
+/**
+ * true when a model class publishes its writes.
+ *
+ * @example
+ * isPublishable(Post); // true for class Post extends Publishable(Model)
+ */
 export function isPublishable(modelClass: unknown): boolean {
   return typeof modelClass === 'function' && Boolean((modelClass as unknown as Record<symbol, unknown>)[PUBLISHABLE]);
 }

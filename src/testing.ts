@@ -143,7 +143,7 @@ export async function settled(atr: Atr, options: CaptureOptions = {}): Promise<v
   let quiet = 0;
   while (quiet < 2 && Date.now() < deadline) {
     await turn();
-    quiet = atr.pending === 0 && waitingForCommit() === 0 ? quiet + 1 : 0;
+    quiet = atr.pending === 0 && waitingForCommit(atr) === 0 ? quiet + 1 : 0;
   }
   const settle = options.settle ?? 20;
   if (settle > 0) await new Promise((resolve) => setTimeout(resolve, settle));

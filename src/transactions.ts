@@ -40,11 +40,13 @@ interface TxState {
    */
   aborted: boolean;
   /** Only on the root: what runs after commit, in write order. */
-  entries: Array<{ state: TxState; run: () => void }>;
+  entries: Array<{ state: TxState; run: () => void; owner: object }>;
 }
 
 const states = new WeakMap<object, TxState>();
-let waiting = 0;
+/** Callbacks waiting for a commit, per owner (an Atr), so tests can wait for quiet. */
+const waiting = new Map<object, number>();
+const NO_OWNER = {};
 
 /** true when `knex` is a knex transaction (or savepoint) object. */
 export function isTransaction(knex: unknown): boolean {
@@ -57,7 +59,7 @@ export function isTransaction(knex: unknown): boolean {
  * plain knex instance (no transaction) runs it at once. `run` must not throw;
  * if it does the error goes to `onError`.
  */
-export function afterCommit(knex: unknown, run: () => void, onError: (err: unknown) => void = () => {}): void {
+export function afterCommit(knex: unknown, run: () => void, onError: (err: unknown) => void = () => {}, owner: object = NO_OWNER): void {
   const safe = () => {
     try {
       run();
@@ -77,13 +79,16 @@ export function afterCommit(knex: unknown, run: () => void, onError: (err: unkno
     return;
   }
   const state = stateOf(trx);
-  state.root.entries.push({ state, run: safe });
-  waiting++;
+  state.root.entries.push({ state, run: safe, owner });
+  waiting.set(owner, (waiting.get(owner) ?? 0) + 1);
 }
 
-/** How many callbacks wait for a commit, in the whole process (tests use it to wait for quiet). */
-export function waitingForCommit(): number {
-  return waiting;
+/** How many callbacks of `owner` (or of everybody) wait for a commit. */
+export function waitingForCommit(owner?: object): number {
+  if (owner) return waiting.get(owner) ?? 0;
+  let total = 0;
+  for (const n of waiting.values()) total += n;
+  return total;
 }
 
 function stateOf(trx: Transactor): TxState {
@@ -140,7 +145,11 @@ function settle(state: TxState, committed: boolean): void {
   if (!committed) state.rolledBack = true;
   if (state.root !== state) return; // a savepoint: its entries wait for the root
   const entries = state.entries.splice(0);
-  waiting -= entries.length;
+  for (const { owner } of entries) {
+    const left = (waiting.get(owner) ?? 1) - 1;
+    if (left > 0) waiting.set(owner, left);
+    else waiting.delete(owner);
+  }
   if (!committed) return;
   for (const entry of entries) {
     if (!rolledBackChain(entry.state)) entry.run();

@@ -134,6 +134,14 @@ describe('Publishable', () => {
     assert.throws(() => registry.register(BadActions), (err: unknown) => err instanceof AtrModelError && err.code === 'ATR_ERR_MODEL_PUBLISHABLE_ACTIONS' && /BadActions\.publishableActions/.test(err.message));
   });
 
+  it('refuses what is not an Objection model class', () => {
+    assert.throws(() => Publishable(class NotAModel {} as never), {
+      name: 'AtrModelError',
+      code: 'ATR_ERR_MODEL_CLASS',
+      message: 'Publishable() takes an Objection Model class (Objection 3); got function NotAModel',
+    });
+  });
+
   it('works through a base-class chain, and a subclass publishes under its own name', async () => {
     class BaseModel extends Publishable(Model) {
       static override atr = atr;
