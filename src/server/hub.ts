@@ -17,6 +17,8 @@
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import type { Atr } from '../atr';
+import type { FrameBatch } from './fast-send';
+import { TickBatcher, fastPath } from './fast-send';
 import { Reactor } from './reactor';
 
 /** Counters and gauges of one hub, read by /metrics. A plain object, updated in place. */
@@ -72,6 +74,7 @@ export class Hub {
   private sweepTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
   private closing: Promise<void> | undefined;
+  private readonly batcher = new TickBatcher((channel, batch) => this.deliverBatch(channel, batch));
 
   constructor(readonly atr: Atr) {
     this.wss = new WebSocketServer({
@@ -132,12 +135,26 @@ export class Hub {
     if (this.reactors.size === 0) this.stopSweep();
   }
 
-  /** A message from the broker: to every reactor of the channel, the same string. */
+  /**
+   * A message from the broker: to every reactor of the channel, the same
+   * string. With the fast path, the channel's messages of this turn go out
+   * together at its end, as frames built once (fast-send.ts).
+   */
   private receive(channel: string, message: string): void {
     this.metrics.eventsReceived++;
     const entry = this.entries.get(channel);
     if (!entry) return;
+    if (fastPath.enabled) {
+      this.batcher.add(channel, message);
+      return;
+    }
     for (const reactor of entry.reactors) reactor.deliver(message);
+  }
+
+  private deliverBatch(channel: string, batch: FrameBatch): void {
+    const entry = this.entries.get(channel);
+    if (!entry) return;
+    for (const reactor of entry.reactors) reactor.deliverBatch(batch);
   }
 
   private join(channel: string, reactor: Reactor): Promise<void> {

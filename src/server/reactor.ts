@@ -8,6 +8,8 @@ import type { RawData, WebSocket } from 'ws';
 import { codes } from '../errors';
 import type { ClientMessage } from './client-messages';
 import { clientError, clientMessageHandlers, parseClientMessage } from './client-messages';
+import type { FrameBatch } from './fast-send';
+import { writeFrames } from './fast-send';
 import type { Hub } from './hub';
 
 /** How long a closing socket may take to finish the close handshake before it is destroyed. */
@@ -74,6 +76,32 @@ export class Reactor {
     }
     this.hub.metrics.deliveriesDropped++;
     return false;
+  }
+
+  /**
+   * Delivers what one channel received in one turn (fast-send.ts): the
+   * frames, built once for every socket, in one write when the socket
+   * allows it; otherwise message by message through deliver().
+   */
+  deliverBatch(batch: FrameBatch): void {
+    if (this.open) {
+      const queued = this.socket.bufferedAmount;
+      const bytes = batch.bytes;
+      if (!(queued > 0 && queued + bytes.length > this.hub.atr.options.maxBufferedBytes)) {
+        let written = false;
+        try {
+          written = writeFrames(this.socket, bytes);
+        } catch (err) {
+          this.hub.atr.reportError(err, { where: 'send', code: codes.SERVER_SEND });
+          this.terminate();
+        }
+        if (written) {
+          this.hub.metrics.deliveries += batch.messages.length;
+          return;
+        }
+      }
+    }
+    for (const message of batch.messages) this.deliver(message);
   }
 
   /**
