@@ -36,15 +36,48 @@ export function encodeScopeValue(value: unknown): string {
   let out = '';
   for (const ch of text) {
     if (SAFE.test(ch)) out += ch;
-    else for (const byte of Buffer.from(ch, 'utf8')) out += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+    else for (const byte of utf8Bytes(ch)) out += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
   }
   return out;
+}
+
+/**
+ * UTF-8 bytes of one code point. A lone surrogate (possible in a JS string)
+ * gets its own three bytes (as in WTF-8) rather than the replacement
+ * character's, so that no two different values share an encoding.
+ */
+function utf8Bytes(ch: string): Uint8Array {
+  const code = ch.charCodeAt(0);
+  if (ch.length === 1 && code >= 0xd800 && code <= 0xdfff) {
+    return Uint8Array.of(0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f));
+  }
+  return Buffer.from(ch, 'utf8');
 }
 
 /** The inverse of `encodeScopeValue`. */
 export function decodeScopeValue(segment: string): string {
   if (segment === '%') return '';
-  return decodeURIComponent(segment);
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return decodeWtf8(segment);
+  }
+}
+
+/** Decodes percent-encoded bytes that may hold lone surrogates (see utf8Bytes). */
+function decodeWtf8(segment: string): string {
+  const bytes = Buffer.from(segment.replace(/%([0-9A-F]{2})|([^%])/gi, (_m, hex: string | undefined, ch: string | undefined) =>
+    hex !== undefined ? String.fromCharCode(parseInt(hex, 16)) : ch!), 'latin1');
+  let out = '';
+  for (let i = 0; i < bytes.length;) {
+    const b = bytes[i]!;
+    const n = b < 0x80 ? 1 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+    let code = n === 1 ? b : b & (0xff >> (n + 1));
+    for (let k = 1; k < n; k++) code = (code << 6) | (bytes[i + k]! & 0x3f);
+    out += String.fromCodePoint(code);
+    i += n;
+  }
+  return out;
 }
 
 /** `scopeKey('organization', 7)` → `organization.7`; pairs chain: `scopeKey('organization', 7, 'user', 3)`. */
