@@ -160,6 +160,18 @@ describe('example app API and websocket', () => {
     assert.equal(hub.metrics.refused, before.refused + 3);
   });
 
+  it('answers the client’s pings with atr.pong, so a quiet but healthy connection stays', async () => {
+    const client = connect(alice.organization.id, { token: alice.token, pingInterval: 30, pongTimeout: 200 });
+    let pongs = 0;
+    client.on('atr.pong', () => pongs++);
+    const closes: unknown[] = [];
+    client.on('close', (info) => closes.push(info));
+    await next(client, 'atr.ready');
+    while (pongs < 4) await next(client, 'atr.pong');
+    assert.deepEqual(closes, []);
+    assert.equal(client.state, 'open');
+  });
+
   it('accepts the token in an Authorization header too', async () => {
     const client = connect(alice.organization.id, { headers: { authorization: `Bearer ${alice.token}` } });
     assert.deepEqual((await next(client, 'atr.ready')).scopes, [`organization.${alice.organization.id}`]);
