@@ -40,6 +40,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 export const PUBLISH_SCRIPT = TRIM + `
 local sid = redis.call('XADD', KEYS[1], '*', 'b', ARGV[1])
 trim(KEYS[1], KEYS[2], tonumber(ARGV[2]), now - tonumber(ARGV[3]))
+-- A scope that goes quiet frees its keys once its events are long past their age.
+local ttl = string.format('%.0f', 2 * tonumber(ARGV[3]) + 3600000)
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
 local dash = string.find(sid, '-', 1, true)
 local id = string.sub(sid, 1, dash - 1) .. '-' .. string.format('%06d', tonumber(string.sub(sid, dash + 1)))
 local body = ARGV[1]
