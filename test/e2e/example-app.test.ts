@@ -158,6 +158,21 @@ describe('example app in the browser', () => {
     assert.deepEqual(result, { delays: [50, 100], asked: [[1006, false, 1], [1006, false, 2], [1006, false, 3]], state: 'closed' });
   });
 
+  it('moves a post between organizations live: it leaves Carol’s page and arrives on Alice’s as an update of an unknown id', async () => {
+    const { alice, carol } = pages;
+    const { Post } = app.models;
+    const post = await Post.query().findOne({ title: 'Welcome to Globex' });
+    const acme = await Post.query().findOne({ title: 'Welcome to Acme' });
+    await Post.query().patch({ organization_id: acme!.organization_id, updated_at: new Date().toISOString() }).where('id', post!.id);
+    await alice.waitForFunction(() => Array.from(document.querySelectorAll('#posts .title')).some((e) => e.textContent === 'Welcome to Globex'));
+    await carol.waitForFunction(() => document.querySelectorAll('#posts li').length === 0);
+    assert.deepEqual(await titles(alice), ['Welcome to Globex', 'Welcome to Acme']);
+    assert.ok((await toasts(alice)).includes('Someone edited “Welcome to Globex”'));
+    assert.ok((await toasts(carol)).includes('Someone deleted “Welcome to Globex”'));
+    assert.ok(await notReloaded(alice));
+    assert.ok(await notReloaded(carol));
+  });
+
   it('signs a page out when the server no longer accepts its token, instead of retrying for ever', async () => {
     const context = await browser.newContext();
     const stale = { token: '1.9999999999.' + 'A'.repeat(43), user: { id: 1, name: 'Alice', email: 'alice@acme.test' }, organization: { id: 1, name: 'Acme' } };
