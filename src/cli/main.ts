@@ -92,7 +92,7 @@ export async function run(io: RunIo = {}): Promise<number> {
   atr.connect().catch((err: Error) => {
     logger.warn({ err, broker: describeBroker(broker) }, 'atr-server: the broker is not reachable yet; retrying in the background');
   });
-  logger.info({ host: address.address, port: address.port, broker: describeBroker(broker), pid: process.pid }, 'atr-server: listening');
+  logger.info({ host: address.address, port: address.port, broker: describeBroker(broker) }, 'atr-server: listening');
 
   return new Promise<number>((resolve) => {
     let stopping = false;
