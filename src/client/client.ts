@@ -329,7 +329,8 @@ export class AtrClient extends TinyEmitter {
       .then(() => hook(info))
       .then(
         (again) => {
-          if (this.stopped) return;
+          // close(), or a connect() of the app's own, came first.
+          if (this.stopped || this.stateValue !== 'waiting') return;
           if (again === false) {
             this.stopped = true;
             this.stateValue = 'closed';
@@ -339,7 +340,7 @@ export class AtrClient extends TinyEmitter {
         },
         (err) => {
           this.emit('error', err);
-          if (!this.stopped) this.scheduleReconnect();
+          if (!this.stopped && this.stateValue === 'waiting') this.scheduleReconnect();
         },
       );
   }
@@ -351,7 +352,7 @@ export class AtrClient extends TinyEmitter {
     this.emit('reconnecting', { attempt, delay } satisfies ReconnectInfo);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      if (!this.stopped) void this.openSocket();
+      if (!this.stopped && this.stateValue === 'waiting') void this.openSocket();
     }, delay);
   }
 

@@ -178,6 +178,26 @@ describe('AtrClient (Node)', () => {
     assert.equal(c.state, 'closed');
   });
 
+  it('opens one socket only when the app calls connect() while shouldReconnect is still deciding', async () => {
+    const server = await fakeServer();
+    let answer: (again: boolean) => void = () => {};
+    let first = true;
+    server.onConnection = (ws) => {
+      if (first) ws.close(1011, 'once');
+      else ws.send('{"name":"atr.ready","scopes":[]}');
+      first = false;
+    };
+    const c = client(server.url, { shouldReconnect: () => new Promise<boolean>((resolve) => (answer = resolve)) });
+    await next(c, 'close');
+    c.connect();
+    await next(c, 'atr.ready');
+    answer(true);
+    await sleep(150);
+    assert.equal(server.upgrades, 2);
+    assert.equal(server.sockets.size, 1);
+    assert.equal(c.state, 'open');
+  });
+
   it('pings the server on an interval and stays while it answers', async () => {
     const server = await fakeServer();
     server.answerPings = true;
