@@ -69,6 +69,8 @@ export abstract class RedisBrokerBase extends EventEmitter implements Broker {
   private everReady = false;
   private starting: Promise<void> | undefined;
   private started = false;
+  private scriptsInFlight = 0;
+  private scriptGate: { promise: Promise<void>; open: () => void } | undefined;
   /** SUBSCRIBE commands in flight, so a channel is never asked for twice at once. */
   private readonly subscribing = new Map<string, Promise<void>>();
   /** Times the broker came back after being down. */
@@ -96,8 +98,8 @@ export abstract class RedisBrokerBase extends EventEmitter implements Broker {
   /** Starts the connections (once); they reconnect on their own from then on. */
   protected abstract start(): void;
   protected abstract stop(): Promise<void>;
-  /** Runs a script with EVALSHA, falling back to EVAL when the server does not know it. */
-  protected abstract runScript(script: Script, keys: string[], args: string[]): Promise<unknown>;
+  /** Sends one command to the node that owns `key`. */
+  protected abstract send(key: string, args: string[]): Promise<unknown>;
   /** Subscribes the transport to a channel; messages go to `this.deliver(channel, message)`. */
   protected abstract doSubscribe(channel: string): Promise<void>;
   protected abstract doUnsubscribe(channel: string): Promise<void>;
@@ -255,6 +257,31 @@ export abstract class RedisBrokerBase extends EventEmitter implements Broker {
     }
   }
 
+  /**
+   * Runs a script with EVALSHA, falling back to EVAL when the server lost it
+   * (SCRIPT FLUSH, a restarted node). Publishes are pipelined, so a fallback
+   * EVAL would go out after later EVALSHAs, which would then run first: after
+   * a NOSCRIPT, new calls wait until every call in flight has finished.
+   */
+  protected async runScript(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    while (this.scriptGate) await this.scriptGate.promise;
+    const tail = [String(keys.length), ...keys, ...args];
+    this.scriptsInFlight++;
+    try {
+      return await this.send(keys[0]!, ['EVALSHA', script.sha1, ...tail]);
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+      this.scriptGate ??= gate();
+      return await this.send(keys[0]!, ['EVAL', script.source, ...tail]);
+    } finally {
+      if (--this.scriptsInFlight === 0 && this.scriptGate) {
+        const opened = this.scriptGate;
+        this.scriptGate = undefined;
+        opened.open();
+      }
+    }
+  }
+
   private subscribeOnce(channel: string): Promise<void> {
     let pending = this.subscribing.get(channel);
     if (!pending) {
@@ -322,6 +349,12 @@ export abstract class RedisBrokerBase extends EventEmitter implements Broker {
     if (this.listenerCount('error') > 0) this.emit('error', err);
     else this.logger.error({ err }, `atr: ${err.message}`);
   }
+}
+
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open: () => void = () => undefined;
+  const promise = new Promise<void>((resolve) => { open = resolve; });
+  return { promise, open };
 }
 
 function isJsonObject(text: string): boolean {

@@ -12,7 +12,6 @@ import type { RedisClusterOptions } from 'redis';
 import { AtrConfigError, codes } from '../errors';
 import { RedisBrokerBase, backoff } from './redis-base';
 import type { RedisBrokerBaseOptions } from './redis-base';
-import type { Script } from './redis-scripts';
 import { historyScript, publishScript } from './redis-scripts';
 
 export interface RedisClusterBrokerOptions extends RedisBrokerBaseOptions {
@@ -193,14 +192,8 @@ export class RedisClusterBroker extends RedisBrokerBase {
     }
   }
 
-  protected async runScript(script: Script, keys: string[], args: string[]): Promise<unknown> {
-    const tail = [String(keys.length), ...keys, ...args];
-    try {
-      return await this.cluster.sendCommand(keys[0], false, ['EVALSHA', script.sha1, ...tail]);
-    } catch (err) {
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      return this.cluster.sendCommand(keys[0], false, ['EVAL', script.source, ...tail]);
-    }
+  protected send(key: string, args: string[]): Promise<unknown> {
+    return this.cluster.sendCommand(key, false, args);
   }
 
   protected async doSubscribe(channel: string): Promise<void> {

@@ -9,7 +9,6 @@ import { AtrConfigError, codes } from '../errors';
 import { RedisBrokerBase, backoff } from './redis-base';
 import type { RedisBrokerBaseOptions } from './redis-base';
 import { RedisConnection } from './redis-connection';
-import type { Script } from './redis-scripts';
 import { historyScript, publishScript } from './redis-scripts';
 
 export interface RedisBrokerOptions extends RedisBrokerBaseOptions {
@@ -94,16 +93,10 @@ export class RedisBroker extends RedisBrokerBase {
     await Promise.all([this.publisher.close(), this.subscriber.close()]);
   }
 
-  protected async runScript(script: Script, keys: string[], args: string[]): Promise<unknown> {
+  protected send(_key: string, args: string[]): Promise<unknown> {
     const client = this.publisher.client;
-    if (!client) throw new Error('no connection');
-    const tail = [String(keys.length), ...keys, ...args];
-    try {
-      return await client.sendCommand(['EVALSHA', script.sha1, ...tail]);
-    } catch (err) {
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      return client.sendCommand(['EVAL', script.source, ...tail]);
-    }
+    if (!client) return Promise.reject(new Error('no connection'));
+    return client.sendCommand(args);
   }
 
   protected async doSubscribe(channel: string): Promise<void> {

@@ -7,6 +7,7 @@ import net from 'node:net';
 import { createClient } from 'redis';
 import { RedisBroker } from '../../src/brokers/redis';
 import type { Logger } from '../../src/logger';
+import { compareEventIds } from '../../src/event';
 import { OwnRedis, freePort, redisCli, startOwnRedis } from '../helpers/redis-server';
 
 const quiet: Logger = { error() {}, warn() {}, info() {}, debug() {} };
@@ -182,6 +183,29 @@ describe('Redis broker through outages', () => {
     } finally {
       await broker.close();
       await secured.dispose();
+    }
+  });
+
+  it('keeps publish order when the server lost its scripts (SCRIPT FLUSH) under pipelined publishes', async () => {
+    const broker = new RedisBroker({ url: redis.url, logger: quiet });
+    await broker.connect();
+    try {
+      const channel = 'atr:{organization.flush}';
+      const got: number[] = [];
+      await broker.subscribe(channel, (m) => got.push(JSON.parse(m).n as number));
+      await redisCli(redis.port, 'SCRIPT', 'FLUSH');
+      // Publish over several turns of the event loop, so that replies (NOSCRIPT) arrive while more are issued.
+      const pending: Promise<string>[] = [];
+      for (let n = 0; n < 300; n++) {
+        pending.push(broker.publish(channel, `{"n":${n}}`));
+        if (n % 5 === 4) await new Promise((r) => setImmediate(r));
+      }
+      const ids = await Promise.all(pending);
+      await until(() => got.length === 300, 'every message');
+      assert.deepEqual(got, Array.from({ length: 300 }, (_, n) => n));
+      assert.deepEqual([...ids].sort(compareEventIds), ids);
+    } finally {
+      await broker.close();
     }
   });
 });
