@@ -83,6 +83,29 @@ class Conn implements FrameSink {
 
 const readyWaiters = new Map<Conn, () => void>();
 
+/**
+ * Throughput runs read each connection at most every `batchMs`: frames pile
+ * up in the kernel's buffer and one read takes many of them, so the load
+ * generator costs a fraction of the server. The server does not notice (the
+ * buffers are far from full). Latency runs read at once (batchMs 0).
+ */
+let batchMs = 0;
+let paused: net.Socket[] = [];
+let resumer: NodeJS.Timeout | undefined;
+
+function resumeAll(): void {
+  const list = paused;
+  paused = [];
+  for (const socket of list) socket.resume();
+}
+
+function setBatch(ms: number): void {
+  batchMs = ms;
+  clearInterval(resumer);
+  resumer = ms > 0 ? setInterval(resumeAll, ms) : undefined;
+  if (ms === 0) resumeAll();
+}
+
 /** One read buffer for every connection: chunks are parsed before the next read. */
 const READ_BUFFER = Buffer.alloc(256 * 1024);
 
@@ -116,7 +139,9 @@ function open(target: TargetName, port: number, scope: number): Promise<Conn> {
         buffer: READ_BUFFER,
         callback: (n: number, buf: Uint8Array) => {
           onChunk((buf as Buffer).subarray(0, n));
-          return true;
+          if (batchMs === 0) return true;
+          paused.push(socket);
+          return false;
         },
       },
     });
@@ -181,6 +206,9 @@ process.on('message', async (message: LoadCommand) => {
     case 'connect':
       reply(await connectAll(message.target, message.port, message.clients, message.scopes));
       break;
+    case 'batch':
+      setBatch(message.ms);
+      break;
     case 'sample':
       latencies = [];
       conns.forEach((conn, i) => {
@@ -204,6 +232,7 @@ process.on('message', async (message: LoadCommand) => {
       break;
     case 'close':
       clearInterval(watcher);
+      setBatch(0);
       // A reset leaves no TIME_WAIT behind: the next run needs the ports.
       for (const conn of conns) conn.socket.resetAndDestroy();
       conns.length = 0;

@@ -3,12 +3,14 @@
  * targets are the servers under test; each speaks the same small protocol.
  */
 
-export type TargetName = 'floor' | 'socketio' | 'atr';
+/** `atr-nofast`: atr with its fast path switched off, to show what the fast path buys. */
+export type TargetName = 'floor' | 'socketio' | 'atr' | 'atr-nofast';
 
 /** Driver → load generator. */
 export type LoadCommand =
   | { cmd: 'connect'; target: TargetName; port: number; clients: number; scopes: number }
   | { cmd: 'sample'; every: number }
+  | { cmd: 'batch'; ms: number }
   | { cmd: 'watch'; intervalMs: number }
   | { cmd: 'unwatch' }
   | { cmd: 'count' }

@@ -93,5 +93,5 @@ async function atrPublisher(url: string, prefix: string): Promise<Publisher> {
 export function createPublisher(target: TargetName, url: string, prefix: string): Promise<Publisher> {
   if (target === 'floor') return floorPublisher(url, prefix);
   if (target === 'socketio') return socketioPublisher(url, prefix);
-  return atrPublisher(url, prefix);
+  return atrPublisher(url, prefix); // atr and atr-nofast
 }

@@ -39,7 +39,7 @@ export interface Check {
   met: boolean | null;
 }
 
-const TARGET_LABEL: Record<TargetName, string> = { floor: 'floor (ws loop)', socketio: 'Socket.IO', atr: 'atr' };
+const TARGET_LABEL: Record<TargetName, string> = { floor: 'floor (ws loop)', socketio: 'Socket.IO', atr: 'atr', 'atr-nofast': 'atr, fast path off' };
 
 function find<T extends { target: TargetName }>(rows: T[], target: TargetName, match: (r: T) => boolean): T | undefined {
   return rows.find((r) => r.target === target && match(r));
@@ -102,7 +102,7 @@ export function markdown(results: Results): string {
   for (const c of list) out.push(`| ${c.goal} | ${r2(c.value)} | ${c.kind === 'min' ? '≥' : '≤'} ${c.limit} | ${c.met === null ? 'not measured' : c.met ? 'yes' : 'no'} |`);
   out.push('');
 
-  const targets: TargetName[] = ['floor', 'socketio', 'atr'];
+  const targets: TargetName[] = ['floor', 'socketio', 'atr', 'atr-nofast'];
   const sizes = [...new Set(results.fanout.map((r) => r.clients))];
   out.push('## Fan-out of one scope', '', '| clients | target | deliveries/s | server µs CPU / delivery | server cores | load generator µs / delivery | atr / floor | atr / Socket.IO |', '|---|---|---|---|---|---|---|---|');
   for (const clients of sizes) {
@@ -116,8 +116,8 @@ export function markdown(results: Results): string {
     }
   }
   out.push('');
-  out.push('## Publish-to-receive latency at a fixed rate', '', '| clients | target | messages/s | p50 ms | p99 ms | max ms | samples |', '|---|---|---|---|---|---|---|');
-  for (const row of results.latency) out.push(`| ${n(row.clients)} | ${TARGET_LABEL[row.target]} | ${row.rate} | ${n(row.p50Ms, 2)} | ${n(row.p99Ms, 2)} | ${n(row.maxMs, 2)} | ${row.samples}/${row.expectedSamples} |`);
+  out.push('## Publish-to-receive latency at a fixed rate', '', '| clients | target | messages/s | p50 ms | p99 ms | max ms | samples | server µs CPU / delivery |', '|---|---|---|---|---|---|---|---|');
+  for (const row of results.latency) out.push(`| ${n(row.clients)} | ${TARGET_LABEL[row.target]} | ${n(row.rate, 1)} | ${n(row.p50Ms, 2)} | ${n(row.p99Ms, 2)} | ${n(row.maxMs, 2)} | ${row.samples}/${row.expectedSamples} | ${n(row.cpuMicrosPerDelivery, 2)} |`);
   out.push('');
   out.push('## Many scopes', '', '| clients | scopes | target | deliveries/s | server µs CPU / delivery | atr / floor | atr / Socket.IO |', '|---|---|---|---|---|---|---|');
   for (const row of results.scopes) {

@@ -179,7 +179,7 @@ async function main(): Promise<void> {
     }
   }
 
-  if (args.only.has('inserts') && args.targets.includes('atr')) {
+  if (args.only.has('inserts') && args.targets.some((t) => t.startsWith('atr'))) {
     try {
       results.inserts = await runInserts(env, mode.insertRows, (line) => progress(`[${elapsed()}] ${line}`));
     } catch (err) {

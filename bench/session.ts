@@ -41,6 +41,8 @@ export interface LatencyResult {
   maxMs: number;
   samples: number;
   expectedSamples: number;
+  /** Server CPU per delivery at this rate, where messages come one at a time (no batching). */
+  cpuMicrosPerDelivery: number;
 }
 
 export interface MemoryResult {
@@ -52,6 +54,15 @@ export interface MemoryResult {
 function cpuOfDriver(): number {
   const usage = process.cpuUsage();
   return usage.user + usage.system;
+}
+
+/**
+ * How often the load generator reads a connection during throughput runs
+ * (see loadgen.ts): rarer with more clients, so that a read takes several
+ * frames; well below the time the server takes to deliver a window.
+ */
+function readEveryMs(clients: number): number {
+  return Math.max(50, Math.min(1000, Math.round(clients / 10)));
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -83,11 +94,12 @@ export class Session {
 
   /** Starts the server and the load generator (no clients yet). */
   static async start(target: TargetName, env: BenchEnv): Promise<Session> {
-    const server = new Child<ServerCommand, ServerReply>(`servers/${target}.ts`, `${target} server`);
+    const file = target === 'atr-nofast' ? 'atr' : target;
+    const server = new Child<ServerCommand, ServerReply>(`servers/${file}.ts`, `${target} server`);
     const load = new Child<LoadCommand, LoadReply>('loadgen.ts', 'load generator');
     const session = new Session(target, server, load, env);
     try {
-      const ready = await server.request({ cmd: 'start', options: { redisUrl: env.redisUrl, prefix: env.prefix, fastPath: env.fastPath } }, 'ready');
+      const ready = await server.request({ cmd: 'start', options: { redisUrl: env.redisUrl, prefix: env.prefix, fastPath: env.fastPath && target !== 'atr-nofast' } }, 'ready');
       session.port = ready.port;
       session.publisher = await createPublisher(target, env.redisUrl, env.prefix);
     } catch (err) {
@@ -103,25 +115,40 @@ export class Session {
   }
 
   /**
-   * Publishes as fast as the server delivers, keeping at most `window`
+   * Publishes as fast as the server delivers, keeping a bounded number of
    * messages published and not yet delivered, so that nothing queues without
-   * bound; measures over `durationMs` after `warmupMs`.
+   * bound: at least `window`, and more when the server delivers faster than
+   * the load generator reports (it reads every readEveryMs), so that a fast
+   * server never waits for the next report. Measures over `durationMs`
+   * after `warmupMs`.
    */
   async throughput(clients: number, scopes: number, warmupMs: number, durationMs: number, window: number): Promise<ThroughputResult> {
     const publisher = this.publisher!;
     const perMessage = clients / scopes;
+    const readEvery = readEveryMs(clients);
     const startFrames = (await this.load.request({ cmd: 'count' }, 'count')).frames;
     let seq = 0;
     let running = true;
+    let limit = window;
+    const history: Array<[number, number]> = [];
     const pump = () => {
       const delivered = (this.frames - startFrames) / perMessage;
-      while (running && seq - delivered < window) {
+      const now = performance.now();
+      history.push([now, delivered]);
+      while (history.length > 2 && now - history[0][0] > 1000) history.shift();
+      const [t0, d0] = history[0];
+      if (now - t0 > 200) {
+        const perSecond = ((delivered - d0) * 1000) / (now - t0);
+        limit = Math.min(window * 16, Math.max(window, Math.ceil((perSecond * (2 * readEvery + 100)) / 1000)));
+      }
+      while (running && seq - delivered < limit) {
         const scope = seq % scopes;
         publisher.publish(scope, payload(seq, scope));
         seq++;
       }
     };
     this.onCount = pump;
+    this.load.send({ cmd: 'batch', ms: readEvery });
     this.load.send({ cmd: 'watch', intervalMs: 5 });
     pump();
     await sleep(warmupMs);
@@ -141,6 +168,7 @@ export class Session {
     await publisher.flush();
     await this.drain(startFrames + seq * perMessage);
     this.load.send({ cmd: 'unwatch' });
+    this.load.send({ cmd: 'batch', ms: 0 });
     const deliveries = b.frames - a.frames;
     const seconds = (b.at - a.at) / 1e6;
     const per = (x: number) => (deliveries > 0 ? x / deliveries : NaN);
@@ -165,6 +193,7 @@ export class Session {
     this.load.send({ cmd: 'sample', every });
     const startFrames = (await this.load.request({ cmd: 'count' }, 'count')).frames;
     const count = Math.max(1, Math.round((rate * durationMs) / 1000));
+    const cpuBefore = this.server.cpuMicros();
     const started = performance.now();
     for (let seq = 0; seq < count; seq++) {
       const due = started + (seq * 1000) / rate;
@@ -175,6 +204,8 @@ export class Session {
     }
     await publisher.flush();
     await this.drain(startFrames + count * (clients / scopes));
+    const cpu = this.server.cpuMicros() - cpuBefore;
+    const delivered = (await this.load.request({ cmd: 'count' }, 'count')).frames - startFrames;
     const { micros } = await this.load.request({ cmd: 'latencies' }, 'latencies');
     this.load.send({ cmd: 'sample', every: 0 });
     const sorted = micros.sort((x, y) => x - y);
@@ -185,6 +216,7 @@ export class Session {
       maxMs: sorted.length ? sorted[sorted.length - 1] / 1000 : NaN,
       samples: sorted.length,
       expectedSamples: Math.round((count * sampled) / scopes),
+      cpuMicrosPerDelivery: delivered > 0 ? cpu / delivered : NaN,
     };
   }
 

@@ -9,9 +9,11 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { atrRouter, createAtr, getHub } from '../../src/index';
 import { silentLogger } from '../../src/logger';
+import { fastPath } from '../../src/server/fast-send';
 import { serve } from './harness';
 
-serve(async ({ redisUrl, prefix }) => {
+serve(async ({ redisUrl, prefix, fastPath: useFastPath }) => {
+  fastPath.enabled = useFastPath !== false;
   const atr = createAtr({ broker: redisUrl, channelPrefix: `${prefix}atr:`, logger: silentLogger });
   await atr.connect();
   const app = express();
