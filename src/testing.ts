@@ -136,7 +136,14 @@ export async function expectNoEvents(atr: Atr, block: () => unknown, options: Ca
   }
 }
 
-/** Resolves once the Atr's pipeline is empty and no event of it waits for a commit. */
+/**
+ * Resolves once the Atr's pipeline is empty and no event of it waits for a
+ * commit, then `settle` ms more.
+ *
+ * @example
+ * await Post.query().insert({ title: 'Hi', organization_id: 7 });
+ * await settled(atr); // the event has reached the broker (or was dropped and reported)
+ */
 export async function settled(atr: Atr, options: CaptureOptions = {}): Promise<void> {
   const deadline = Date.now() + (options.timeout ?? 5000);
   const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
