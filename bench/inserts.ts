@@ -1,7 +1,109 @@
-/** Model insert throughput with and without Publishable (filled in once Publishable lands). */
-import type { BenchEnv } from './session';
+/**
+ * Model insert throughput with and without Publishable, on SQLite and
+ * PostgreSQL, publishing to Redis: one awaited insert after another (a
+ * request handler's pattern), the Publishable run timed until its last event
+ * reached Redis. Plain and Publishable runs alternate, twice each, so that
+ * drift in the machine's load hits both alike.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import knexFactory from 'knex';
+import type { Knex } from 'knex';
+import { Model } from 'objection';
+import { createAtr, Publishable } from '../src/index';
+import type { Atr } from '../src/index';
+import { silentLogger } from '../src/logger';
 import type { Results } from './results';
+import type { BenchEnv } from './session';
 
-export async function runInserts(_env: BenchEnv, _rows: number, _progress: (line: string) => void): Promise<Results['inserts']> {
-  throw new Error('not built yet');
+const POSTGRES_URL = process.env.ATR_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test';
+
+function row(i: number) {
+  return {
+    organization_id: 1 + (i % 10),
+    title: `Post number ${i}`,
+    body: 'Quarterly numbers are in: revenue up, churn down, the new onboarding flow ships on Monday.',
+    status: 'published',
+  };
+}
+
+async function createTable(knex: Knex, table: string): Promise<void> {
+  await knex.schema.dropTableIfExists(table);
+  await knex.schema.createTable(table, (t) => {
+    t.increments('id');
+    t.integer('organization_id').notNullable();
+    t.string('title').notNullable();
+    t.text('body');
+    t.string('status');
+  });
+}
+
+async function timeInserts(insert: (i: number) => PromiseLike<unknown>, from: number, rows: number, settle: () => Promise<void>): Promise<number> {
+  const started = performance.now();
+  for (let i = from; i < from + rows; i++) await insert(i);
+  await settle();
+  return (performance.now() - started) / 1000;
+}
+
+async function benchDatabase(name: string, knex: Knex, atr: Atr, table: string, rows: number, progress: (line: string) => void): Promise<Results['inserts']> {
+  await createTable(knex, table);
+  class PlainPost extends Model {
+    static override tableName = table;
+  }
+  class LivePost extends Publishable(Model) {
+    static override tableName = table;
+    static override publicationScope = ['organization_id'];
+    static override resourceName = 'post';
+    static override atr = atr;
+  }
+  const plain = (i: number) => PlainPost.query(knex).insert(row(i));
+  const live = (i: number) => LivePost.query(knex).insert(row(i));
+  const published = async () => {
+    while (atr.pending > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+  };
+  const none = async () => undefined;
+  // Warm up both paths (connections, prepared statements, JIT).
+  await timeInserts(plain, 0, 50, none);
+  await timeInserts(live, 50, 50, published);
+  const half = Math.max(1, Math.floor(rows / 2));
+  let plainSeconds = 0;
+  let liveSeconds = 0;
+  for (let round = 0; round < 2; round++) {
+    progress(`inserts ${name}: plain, round ${round + 1}`);
+    plainSeconds += await timeInserts(plain, 1000 + round * rows, half, none);
+    progress(`inserts ${name}: Publishable, round ${round + 1}`);
+    liveSeconds += await timeInserts(live, 1000 + round * rows + half, half, published);
+  }
+  await knex.schema.dropTableIfExists(table);
+  return [
+    { database: name, variant: 'plain', rows: 2 * half, insertsPerSec: (2 * half) / plainSeconds },
+    { database: name, variant: 'publishable', rows: 2 * half, insertsPerSec: (2 * half) / liveSeconds },
+  ];
+}
+
+export async function runInserts(env: BenchEnv, rows: number, progress: (line: string) => void): Promise<Results['inserts']> {
+  const atr = createAtr({ broker: env.redisUrl, channelPrefix: `${env.prefix}ins:`, logger: silentLogger });
+  await atr.connect();
+  const table = `bench_posts_${process.pid}`;
+  const results: Results['inserts'] = [];
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'atr-bench-'));
+  const sqlite = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(dir, 'bench.sqlite') }, useNullAsDefault: true });
+  try {
+    // WAL, as apps run SQLite: without it every insert waits for an fsync and the disk, not the code, is measured.
+    await sqlite.raw('PRAGMA journal_mode = WAL');
+    await sqlite.raw('PRAGMA synchronous = NORMAL');
+    results.push(...(await benchDatabase('SQLite', sqlite, atr, table, rows, progress)));
+  } finally {
+    await sqlite.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const pg = knexFactory({ client: 'pg', connection: POSTGRES_URL, pool: { min: 1, max: 4 } });
+  try {
+    results.push(...(await benchDatabase('PostgreSQL', pg, atr, table, rows, progress)));
+  } finally {
+    await pg.destroy();
+    await atr.close();
+  }
+  return results;
 }
