@@ -17,7 +17,13 @@ export interface BackoffOptions {
 
 export const BACKOFF_DEFAULTS = { initialDelay: 500, maxDelay: 30_000, factor: 2, jitter: 0.5 } as const;
 
-/** The delay before reconnect attempt `attempt` (1 for the first). */
+/**
+ * The delay before reconnect attempt `attempt` (1 for the first).
+ *
+ * @example
+ * backoffDelay(3, { initialDelay: 100, jitter: 0 });   // 400
+ * backoffDelay(3, { initialDelay: 100 });              // between 200 and 400
+ */
 export function backoffDelay(attempt: number, options: BackoffOptions = {}): number {
   const initial = options.initialDelay ?? BACKOFF_DEFAULTS.initialDelay;
   const max = options.maxDelay ?? BACKOFF_DEFAULTS.maxDelay;

@@ -9,7 +9,13 @@ export interface EventLike {
   routingKey?: unknown;
 }
 
-/** The scope of an event: its routing key minus the event name (`organization.7.post.created` → `organization.7`). */
+/**
+ * The scope of an event: its routing key minus the event name.
+ *
+ * @example
+ * scopeOfEvent({ name: 'post.created', routingKey: 'organization.7.post.created' });   // 'organization.7'
+ * scopeOfEvent({ name: 'post.created', routingKey: 'post.created' });                  // '' (the root scope)
+ */
 export function scopeOfEvent(event: EventLike): string | undefined {
   const { name, routingKey } = event;
   if (typeof name !== 'string' || typeof routingKey !== 'string') return undefined;
@@ -19,6 +25,12 @@ export function scopeOfEvent(event: EventLike): string | undefined {
   return routingKey.slice(0, -suffix.length);
 }
 
+/**
+ * Last event id per scope; the client keeps one as `client.positions`.
+ *
+ * @example
+ * client.positions.toJSON();   // { 'organization.7': '1764780000000-000042' }
+ */
 export class Positions {
   private readonly last = new Map<string, string>();
 
