@@ -3,6 +3,7 @@
  * (`$formatJson` applied, no relations, `publishedAttributes` applied after),
  * the scope, the changed attributes, and the scope-move pair.
  */
+import { AtrSerializeError, codes } from './errors';
 import type { Action, ModelEvent } from './event';
 import type { ModelConfig } from './model-config';
 import { scopeOfModel } from './model-config';
@@ -10,20 +11,28 @@ import { routingKeyOf } from './routing';
 
 /** The part of an Objection model instance we use. */
 export interface ModelLike {
-  $toJson(opt?: { shallow?: boolean }): object;
+  toJSON(opt?: { shallow?: boolean }): unknown;
   $id(): unknown;
-  constructor: { idColumn: string | string[]; getIdPropertyArray?: () => string[] };
+  constructor: { idColumn: string | string[]; getIdPropertyArray?: () => string[]; getRelations?: () => Record<string, unknown> };
   [key: string]: unknown;
 }
 
-/** The record of a row as it may leave the app. */
+/**
+ * The record of a row as it may leave the app: the model's own `toJSON()`
+ * (so `$formatJson` and any `toJSON` override apply), shallow: relations are
+ * left out, so a graph with cycles cannot recurse and the payload stays the
+ * row itself.
+ */
 export function recordOf(config: ModelConfig, model: ModelLike): Record<string, unknown> {
-  // shallow: relations are left out, so a graph with cycles cannot recurse and
-  // the payload stays the row itself.
-  const json = model.$toJson({ shallow: true }) as Record<string, unknown>;
-  if (!config.publishedAttributes) return json;
+  const json = model.toJSON({ shallow: true });
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new AtrSerializeError(codes.SERIALIZE, `${config.className}#toJSON() must return an object; its event is dropped`);
+  }
+  const relations = model.constructor.getRelations?.() ?? {};
+  for (const name of Object.keys(relations)) delete (json as Record<string, unknown>)[name];
+  if (!config.publishedAttributes) return json as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const name of config.publishedAttributes) if (name in json) out[name] = json[name];
+  for (const name of config.publishedAttributes) if (name in json) out[name] = (json as Record<string, unknown>)[name];
   return out;
 }
 

@@ -134,6 +134,32 @@ describe('Publishable', () => {
     assert.throws(() => registry.register(BadActions), (err: unknown) => err instanceof AtrModelError && err.code === 'ATR_ERR_MODEL_PUBLISHABLE_ACTIONS' && /BadActions\.publishableActions/.test(err.message));
   });
 
+  it("honours a toJSON() override as well as $formatJson: what it removes is never published", async () => {
+    class Secretive extends Publishable(Model) {
+      static override tableName = 'items';
+      static override atr = atr;
+      override toJSON() {
+        const json = super.toJSON() as Record<string, unknown>;
+        delete json.user_id;
+        return json as never;
+      }
+    }
+    bound(Secretive);
+    await expectEvents(
+      atr,
+      async () => {
+        const row = await Secretive.query().insert({ title: 'x', user_id: 42 });
+        await row.$query().patch({ user_id: 43, title: 'y' });
+        await row.$query().delete();
+      },
+      [
+        { name: 'secretive.created', record: { title: 'x' }, without: ['user_id'] },
+        { name: 'secretive.updated', record: { title: 'y' }, changes: ['title'], without: ['user_id'] },
+        { name: 'secretive.destroyed', without: ['user_id'] },
+      ],
+    );
+  });
+
   it('refuses what is not an Objection model class', () => {
     assert.throws(() => Publishable(class NotAModel {} as never), {
       name: 'AtrModelError',
