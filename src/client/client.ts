@@ -71,7 +71,18 @@ export interface AtrClientOptions {
   onRefused?: (info: CloseInfo) => void;
   /** Start connecting at once (true). */
   autoConnect?: boolean;
+  /**
+   * Where to start, per scope: `{ 'organization.7': position }`, say the
+   * position the app's HTTP response carried with its data (snapshot then
+   * subscribe). The server sends what came after it, then live events.
+   */
+  positions?: Record<string, string>;
+  /** Ask the server, on every reconnect, for the events missed since the last one seen (true). */
+  resume?: boolean;
 }
+
+/** The query parameter that carries the positions to resume from (JSON `{scope: id}`). */
+export const RESUME_PARAM = 'atr_resume';
 
 export type ClientState = 'idle' | 'connecting' | 'open' | 'waiting' | 'refused' | 'closed';
 
@@ -137,6 +148,15 @@ export class AtrClient extends TinyEmitter {
     const WS = opts.WebSocket ?? (this.constructor as typeof AtrClient).defaultWebSocket;
     if (typeof WS !== 'function') {
       throw new TypeError('No WebSocket class: pass the "WebSocket" option (in Node: the `ws` package)');
+    }
+    if (opts.positions !== undefined) {
+      if (opts.positions === null || typeof opts.positions !== 'object') {
+        throw new TypeError('The "positions" option must be an object { scope: eventId }');
+      }
+      for (const [scope, id] of Object.entries(opts.positions)) {
+        if (typeof id !== 'string') throw new TypeError(`The "positions" option must map scopes to event ids; got ${typeof id} for "${scope}"`);
+        this.positions.set(scope, id);
+      }
     }
     this.options = opts;
     this.WebSocketClass = WS;
@@ -206,6 +226,7 @@ export class AtrClient extends TinyEmitter {
       return;
     }
     if (this.stopped) return;
+    url = this.withResume(url);
     let socket: WebSocketLike;
     try {
       socket = new this.WebSocketClass(url, this.options.protocols, this.socketOptions());
@@ -235,7 +256,6 @@ export class AtrClient extends TinyEmitter {
       this.stateValue = 'open';
       this.startHeartbeat(socket);
       this.emit('open');
-      // Resume (positions → server) will go here.
     };
     socket.onmessage = (event) => {
       if (this.socket !== socket) return;
@@ -249,6 +269,20 @@ export class AtrClient extends TinyEmitter {
     socket.onclose = (event) => {
       this.handleClose(socket, { code: event.code, reason: event.reason ?? '', wasOpen, status });
     };
+  }
+
+  /**
+   * The URL with the positions to resume from. They travel in the upgrade
+   * request, not in a first message, so that the server can replay and then
+   * go live without a window in which a live event overtakes the replay.
+   */
+  private withResume(url: string): string {
+    if (this.options.resume === false || this.positions.size === 0) return url;
+    const param = `${RESUME_PARAM}=${encodeURIComponent(JSON.stringify(this.positions.toJSON()))}`;
+    const hash = url.indexOf('#');
+    const base = hash < 0 ? url : url.slice(0, hash);
+    const cleaned = base.replace(new RegExp(`([?&])${RESUME_PARAM}=[^&]*(&|$)`), (_m, lead: string, tail: string) => (tail ? lead : ''));
+    return `${cleaned}${cleaned.includes('?') ? '&' : '?'}${param}`;
   }
 
   /** Extra constructor options for the WebSocket class (Node's `ws` takes headers). */
@@ -270,6 +304,10 @@ export class AtrClient extends TinyEmitter {
       if (name === 'atr.ready') {
         this.readySeen = true;
         if (Array.isArray(message.scopes)) this.scopes = message.scopes;
+      } else if (name === 'atr.reset' && typeof message.scope === 'string' && typeof message.position === 'string') {
+        // The history no longer reaches back to our position: the app refetches
+        // (listen to 'atr.reset'), and we go on from the server's position.
+        this.positions.set(message.scope, message.position);
       }
       this.emit(name, message);
       return;

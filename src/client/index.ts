@@ -37,5 +37,5 @@ export class AtrClient extends BaseAtrClient {
 export { backoffDelay, BACKOFF_DEFAULTS } from './backoff';
 export type { BackoffOptions } from './backoff';
 export { Positions, scopeOfEvent } from './positions';
-export { NO_RECONNECT_CODES, NO_RECONNECT_STATUSES, SILENT_SERVER_CODE } from './client';
+export { NO_RECONNECT_CODES, NO_RECONNECT_STATUSES, SILENT_SERVER_CODE, RESUME_PARAM } from './client';
 export type { AtrClientOptions, ClientState, CloseInfo, ReconnectInfo, WebSocketConstructor, WebSocketLike } from './client';
