@@ -6,7 +6,7 @@
  * its checks, and only then completes the handshake; every other upgrade goes
  * to the other listeners untouched, whatever order they were added in.
  */
-import { STATUS_CODES } from 'node:http';
+import { ServerResponse, STATUS_CODES } from 'node:http';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -26,7 +26,7 @@ interface Dispatcher {
   routes: Route[];
   originalEmit: UpgradeServer['emit'];
   wrappedEmit: UpgradeServer['emit'];
-  fallback: (request: IncomingMessage, socket: Duplex) => void;
+  fallback: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
 const kDispatcher = Symbol.for('atr.upgradeDispatcher');
@@ -77,21 +77,29 @@ export function routeUpgrades(server: UpgradeServer, path: string, handler: Upgr
       routes: [],
       originalEmit,
       wrappedEmit: function emit(this: UpgradeServer, event: string | symbol, ...args: unknown[]): boolean {
-        if (event === 'upgrade') {
+        if (event === 'upgrade' && isWebsocketUpgrade(args[0] as IncomingMessage)) {
           const request = args[0] as IncomingMessage;
           const { pathname, query } = splitTarget(request.url);
           const found = match(d.routes, pathname);
           if (found) {
-            found.route.handler(request, args[1] as Duplex, args[2] as Buffer, found.rest, query);
+            try {
+              found.route.handler(request, args[1] as Duplex, args[2] as Buffer, found.rest, query);
+            } catch {
+              refuseUpgrade(args[1] as Duplex, 500);
+            }
             return true;
           }
         }
         return (originalEmit as (...a: unknown[]) => boolean).call(this, event, ...args);
       } as UpgradeServer['emit'],
       // Node emits 'upgrade' only when somebody listens; without express-ws
-      // atr is the only listener, and an upgrade it does not route is a 404.
-      fallback: (_request, socket) => {
-        if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, 404);
+      // atr is the only listener. A websocket upgrade it does not route is a
+      // 404; any other upgrade offer (h2c) is optional for the server, so the
+      // request is answered as the plain HTTP request it also is.
+      fallback: (request, socket, head) => {
+        if (server.listenerCount('upgrade') !== 1) return;
+        if (isWebsocketUpgrade(request)) refuseUpgrade(socket, 404);
+        else serveAsPlainRequest(server, request, socket, head);
       },
     };
     server.emit = d.wrappedEmit;
@@ -116,6 +124,25 @@ export function routeUpgrades(server: UpgradeServer, path: string, handler: Upgr
       delete s[kDispatcher];
     }
   };
+}
+
+/** An `Upgrade: websocket` request (other upgrades, such as h2c, are left to the server). */
+export function isWebsocketUpgrade(request: IncomingMessage): boolean {
+  const upgrade = request.headers.upgrade;
+  return typeof upgrade === 'string' && /(^|,)\s*websocket\s*(,|$)/i.test(upgrade);
+}
+
+/** Hands an upgrade request nobody takes to the server's request handler, on a connection that closes after it. */
+function serveAsPlainRequest(server: UpgradeServer, request: IncomingMessage, socket: Duplex, head: Buffer): void {
+  if (head.length > 0) socket.unshift(head);
+  const response = new ServerResponse(request);
+  response.shouldKeepAlive = false;
+  response.assignSocket(socket as import('node:net').Socket);
+  response.once('finish', () => {
+    response.detachSocket(socket as import('node:net').Socket);
+    socket.end();
+  });
+  server.emit('request', request, response);
 }
 
 /** true when `path` is already routed on `server`. */

@@ -33,20 +33,41 @@ describe('upgrade routing', () => {
     server.on('upgrade', (req: http.IncomingMessage) => others.push(req.url!));
     const undoWs = routeUpgrades(server, '/ws', (_req, _socket, _head, rest, query) => seen.push(`ws:${rest}?${query}`));
     const undoDeep = routeUpgrades(server, '/ws/deep', (_req, _socket, _head, rest) => seen.push(`deep:${rest}`));
-    const fire = (url: string) => server.emit('upgrade', Object.assign(request(), { url }), new PassThrough(), Buffer.alloc(0));
+    const fire = (url: string, upgrade = 'websocket') => server.emit('upgrade', Object.assign(request({ upgrade }), { url }), new PassThrough(), Buffer.alloc(0));
     fire('/ws/organization/7?token=a');
     fire('/WS');
     fire('/ws/deep/x');
     fire('/wsx/organization/7');
     fire('/other');
+    fire('/ws/h2c', 'h2c');  // not a websocket: left to the server
     assert.deepEqual(seen, ['ws:/organization/7?token=a', 'ws:?', 'deep:/x']);
-    assert.deepEqual(others, ['/wsx/organization/7', '/other']);
+    assert.deepEqual(others, ['/wsx/organization/7', '/other', '/ws/h2c']);
     assert.equal(isRouted(server, '/ws/'), true);
     undoDeep();
     undoWs();
     assert.equal(server.emit, originalEmit);
     assert.equal(server.listenerCount('upgrade'), 1);
     assert.equal(isRouted(server, '/ws'), false);
+  });
+
+  it('answers an upgrade offer that is not a websocket (h2c) as a plain request when atr is the only upgrade listener', async () => {
+    const server = http.createServer((req, res) => res.end(`plain ${req.url}`));
+    routeUpgrades(server, '/', () => assert.fail('not a websocket'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as import('node:net').AddressInfo).port;
+      const body = await new Promise<string>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/healthz', headers: { Connection: 'Upgrade, HTTP2-Settings', Upgrade: 'h2c', 'HTTP2-Settings': 'AAMAAABkAARAAAAAAAIAAAAA' } }, (res) => {
+          let text = '';
+          res.on('data', (d) => { text += d; });
+          res.on('end', () => resolve(`${res.statusCode} ${text}`));
+        }).on('error', reject);
+      });
+      assert.equal(body, '200 plain /healthz');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('refuses with a real HTTP response and closes', async () => {
