@@ -41,7 +41,8 @@ export class Reactor {
   private killTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly hub: Hub,
+    /** The hub it belongs to (its atr, broker and metrics, for client message handlers). */
+    readonly hub: Hub,
     init: ReactorInit,
   ) {
     this.socket = init.socket;

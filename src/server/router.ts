@@ -97,6 +97,7 @@ export function atrRouter(atr: Atr = getAtr()): AtrRouter {
     atr.options.logger.warn({}, 'atr: no authenticateWith is configured: every websocket request is accepted');
   }
   const hookedApps = new WeakSet<object>();
+  const attached = new WeakSet<object>();
   let learnedPath: string | undefined;
 
   const router = function atrRouter(req: IncomingMessage, _res: ServerResponse, next: Next): void {
@@ -133,6 +134,8 @@ export function atrRouter(atr: Atr = getAtr()): AtrRouter {
   }
 
   function attachTo(server: unknown, path: string | undefined, quiet: boolean): void {
+    // The first request of a server attaches it; later ones need not look again.
+    if (quiet && path === undefined && attached.has(server as object)) return;
     if (!isServer(server)) {
       if (quiet) return;
       throw new AtrConfigError(codes.CONFIG_OPTION, 'attach() takes an http.Server or https.Server');
@@ -142,6 +145,7 @@ export function atrRouter(atr: Atr = getAtr()): AtrRouter {
       if (quiet) return;
       throw new AtrConfigError(codes.CONFIG_OPTION, 'attach(server): mount the router first (app.use(path, router)) or pass the path: attach(server, "/ws")');
     }
+    if (path === undefined) attached.add(server);
     for (const p of paths) {
       if (isRouted(server, p)) continue;
       routeUpgrades(server, p, (request, socket, head, rest, query) =>
