@@ -46,7 +46,7 @@ async function timeInserts(insert: (i: number) => PromiseLike<unknown>, from: nu
   return (performance.now() - started) / 1000;
 }
 
-async function benchDatabase(name: string, knex: Knex, atr: Atr, table: string, rows: number, progress: (line: string) => void): Promise<Results['inserts']> {
+async function benchDatabase(name: string, knex: Knex, atr: Atr, memoryAtr: Atr, table: string, rows: number, progress: (line: string) => void): Promise<Results['inserts']> {
   await createTable(knex, table);
   class PlainPost extends Model {
     static override tableName = table;
@@ -57,10 +57,18 @@ async function benchDatabase(name: string, knex: Knex, atr: Atr, table: string, 
     static override resourceName = 'post';
     static override atr = atr;
   }
+  // The same model on the memory broker: what Publishable costs without Redis (its read-back, the event).
+  class MemoryPost extends Publishable(Model) {
+    static override tableName = table;
+    static override publicationScope = ['organization_id'];
+    static override resourceName = 'post';
+    static override atr = memoryAtr;
+  }
   const plain = (i: number) => PlainPost.query(knex).insert(row(i));
   const live = (i: number) => LivePost.query(knex).insert(row(i));
+  const inMemory = (i: number) => MemoryPost.query(knex).insert(row(i));
   const published = async () => {
-    while (atr.pending > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    while (atr.pending > 0 || memoryAtr.pending > 0) await new Promise((resolve) => setTimeout(resolve, 1));
   };
   const none = async () => undefined;
   // Warm up both paths (connections, prepared statements, JIT).
@@ -69,22 +77,27 @@ async function benchDatabase(name: string, knex: Knex, atr: Atr, table: string, 
   const half = Math.max(1, Math.floor(rows / 2));
   let plainSeconds = 0;
   let liveSeconds = 0;
+  let memorySeconds = 0;
   for (let round = 0; round < 2; round++) {
+    const base = 1000 + round * 3 * half;
     progress(`inserts ${name}: plain, round ${round + 1}`);
-    plainSeconds += await timeInserts(plain, 1000 + round * rows, half, none);
+    plainSeconds += await timeInserts(plain, base, half, none);
     progress(`inserts ${name}: Publishable, round ${round + 1}`);
-    liveSeconds += await timeInserts(live, 1000 + round * rows + half, half, published);
+    liveSeconds += await timeInserts(live, base + half, half, published);
+    memorySeconds += await timeInserts(inMemory, base + 2 * half, half, published);
   }
   await knex.schema.dropTableIfExists(table);
   return [
     { database: name, variant: 'plain', rows: 2 * half, insertsPerSec: (2 * half) / plainSeconds },
     { database: name, variant: 'publishable', rows: 2 * half, insertsPerSec: (2 * half) / liveSeconds },
+    { database: name, variant: 'publishable, memory broker', rows: 2 * half, insertsPerSec: (2 * half) / memorySeconds },
   ];
 }
 
 export async function runInserts(env: BenchEnv, rows: number, progress: (line: string) => void): Promise<Results['inserts']> {
   const atr = createAtr({ broker: env.redisUrl, channelPrefix: `${env.prefix}ins:`, logger: silentLogger });
   await atr.connect();
+  const memoryAtr = createAtr({ broker: 'memory', logger: silentLogger });
   const table = `bench_posts_${process.pid}`;
   const results: Results['inserts'] = [];
   const dir = mkdtempSync(path.join(os.tmpdir(), 'atr-bench-'));
@@ -93,17 +106,18 @@ export async function runInserts(env: BenchEnv, rows: number, progress: (line: s
     // WAL, as apps run SQLite: without it every insert waits for an fsync and the disk, not the code, is measured.
     await sqlite.raw('PRAGMA journal_mode = WAL');
     await sqlite.raw('PRAGMA synchronous = NORMAL');
-    results.push(...(await benchDatabase('SQLite', sqlite, atr, table, rows, progress)));
+    results.push(...(await benchDatabase('SQLite', sqlite, atr, memoryAtr, table, rows, progress)));
   } finally {
     await sqlite.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
   const pg = knexFactory({ client: 'pg', connection: POSTGRES_URL, pool: { min: 1, max: 4 } });
   try {
-    results.push(...(await benchDatabase('PostgreSQL', pg, atr, table, rows, progress)));
+    results.push(...(await benchDatabase('PostgreSQL', pg, atr, memoryAtr, table, rows, progress)));
   } finally {
     await pg.destroy();
     await atr.close();
+    await memoryAtr.close();
   }
   return results;
 }
