@@ -9,6 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Atr } from '../atr';
+import { AtrError, codes } from '../errors';
 import type { Admission } from './admission';
 import { admit, closeCodeOf, paramsOf, segmentsOf } from './admission';
 import type { Hub } from './hub';
@@ -35,12 +36,23 @@ async function check(atr: Atr, hub: Hub, handle: { destroy(): void }, request: I
   if (!segments) return { ok: false, status: 400, reason: 'malformed percent-encoding in the path' };
   hub.handshakes.add(handle);
   hub.metrics.handshakesPending = hub.handshakes.size;
+  // An authenticator or scope stuck on a dead database must not hold sockets
+  // forever: past one heartbeat interval the request is refused with 503.
+  const limit = atr.options.heartbeatInterval;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<Admission>((resolve) => {
+    timer = setTimeout(() => {
+      atr.reportError(new AtrError(codes.SERVER_AUTHENTICATOR, `The authenticator and scope took longer than ${limit} ms (heartbeatInterval)`), { where: 'admission' });
+      resolve({ ok: false, status: 503, reason: 'checks timed out' });
+    }, limit);
+  });
   try {
-    return await admit(atr, { request, params: paramsOf(query), segments });
+    return await Promise.race([admit(atr, { request, params: paramsOf(query), segments }), deadline]);
   } catch (err) {
     atr.reportError(err, { where: 'admission' });
     return { ok: false, status: 500, reason: 'admission failed' };
   } finally {
+    clearTimeout(timer);
     hub.handshakes.delete(handle);
     hub.metrics.handshakesPending = hub.handshakes.size;
   }

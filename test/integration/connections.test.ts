@@ -317,6 +317,27 @@ describe('connections', () => {
     });
   }
 
+  it('refuses with 503 and reports when the authenticator hangs past one heartbeat interval', async () => {
+    class Hanging extends TokenAuthenticator {
+      override matches(): Promise<boolean> {
+        return new Promise(() => undefined);  // a lookup that never returns
+      }
+    }
+    const { atr, errors } = makeAtr({ authenticateWith: Hanging, heartbeatInterval: 100 });
+    const t = await startApp(atr);
+    try {
+      const started = Date.now();
+      const res = await rawUpgrade(t.port, '/ws/organization/7?token=alice');
+      assert.equal(res.status, 503);
+      assert.ok(Date.now() - started < 1000);
+      assert.match(errors[0]!.message, /took longer than 100 ms/);
+      assert.equal(t.router.hub.metrics.handshakesPending, 0);
+    } finally {
+      await t.close();
+      await atr.close();
+    }
+  });
+
   it('closes the sockets whose channel cannot be subscribed with 1011 and reports it', async () => {
     class FailingBroker extends SlowBroker {
       override async subscribe(): Promise<void> {
