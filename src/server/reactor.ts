@@ -82,7 +82,9 @@ export class Reactor {
   /**
    * Delivers what one channel received in one turn (fast-send.ts): the
    * frames, built once for every socket, in one write when the socket
-   * allows it; otherwise message by message through deliver().
+   * allows it; otherwise message by message through deliver(). Anything
+   * that must see each message (a replay gate holding live messages) has to
+   * send this reactor down the deliver() path: check it at the top.
    */
   deliverBatch(batch: FrameBatch): void {
     if (this.open) {
