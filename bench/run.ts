@@ -1,6 +1,6 @@
 /**
- * `npm run bench [-- --quick | --tiny] [--out DIR] [--targets floor,socketio,atr]
- * [--only fanout,latency,scopes,memory,inserts] [--no-fast-path]`
+ * `npm run bench [-- --quick | --tiny] [--out DIR] [--targets floor,socketio,atr,atr-nofast]
+ * [--only fanout,latency,scopes,memory,inserts] [--clients 1000,5000] [--no-fast-path]`
  *
  * Runs, one after another in one run, the same workloads against the floor
  * (a plain ws loop), Socket.IO with its Redis adapter, and atr, with the same
@@ -38,7 +38,9 @@ function parseArgs(argv: string[]): Args {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const mode = argv.includes('--tiny') ? MODES.tiny : argv.includes('--quick') ? MODES.quick : MODES.full;
+  const preset = argv.includes('--tiny') ? MODES.tiny : argv.includes('--quick') ? MODES.quick : MODES.full;
+  const clients = value('--clients');
+  const mode = clients ? { ...preset, clients: clients.split(',').map(Number) } : preset;
   return {
     mode,
     out: path.resolve(value('--out') ?? path.join(__dirname, 'results')),
@@ -154,7 +156,7 @@ async function main(): Promise<void> {
 
   if (args.only.has('scopes')) {
     for (const scopes of mode.scopes) {
-      for (const target of args.targets) {
+      for (const target of args.targets.filter((t) => t !== 'atr-nofast')) {
         await withSession('scopes', target, async (s) => {
           const clients = mode.scopeClients;
           progress(`[${elapsed()}] scopes ${target}: connecting ${clients} clients over ${scopes} scopes`);
@@ -169,7 +171,7 @@ async function main(): Promise<void> {
   }
 
   if (args.only.has('memory')) {
-    for (const target of args.targets) {
+    for (const target of args.targets.filter((t) => t !== 'atr-nofast')) {
       await withSession('memory', target, async (s) => {
         progress(`[${elapsed()}] memory ${target}: ${mode.memoryClients} idle clients`);
         const r = await s.memory(mode.memoryClients, 1);

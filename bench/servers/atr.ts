@@ -14,7 +14,9 @@ import { serve } from './harness';
 
 serve(async ({ redisUrl, prefix, fastPath: useFastPath }) => {
   fastPath.enabled = useFastPath !== false;
-  const atr = createAtr({ broker: redisUrl, channelPrefix: `${prefix}atr:`, logger: silentLogger });
+  // ATR_BENCH_HEARTBEAT_MS: only to see what the heartbeat sweep costs; the default is atr's.
+  const heartbeat = Number(process.env.ATR_BENCH_HEARTBEAT_MS) || undefined;
+  const atr = createAtr({ broker: redisUrl, channelPrefix: `${prefix}atr:`, logger: silentLogger, heartbeatInterval: heartbeat });
   await atr.connect();
   const app = express();
   const router = atrRouter(atr);
