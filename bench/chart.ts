@@ -6,8 +6,8 @@
 import type { TargetName } from './protocol';
 import type { Results } from './results';
 
-const COLORS: Record<TargetName, string> = { floor: '#888888', socketio: '#d9822b', atr: '#2b6cd9', 'atr-nofast': '#9bb8ec' };
-const LABELS: Record<TargetName, string> = { floor: 'floor (ws loop)', socketio: 'Socket.IO', atr: 'atr', 'atr-nofast': 'atr, fast path off' };
+const COLORS: Record<TargetName, string> = { floor: '#888888', socketio: '#d9822b', atr: '#2b6cd9', 'atr-nofast': '#9bb8ec', 'atr-model': '#1f4e9e' };
+const LABELS: Record<TargetName, string> = { floor: 'floor (ws loop)', socketio: 'Socket.IO', atr: 'atr', 'atr-nofast': 'atr, fast path off', 'atr-model': 'atr, model inserts' };
 const W = 380;
 const H = 240;
 const PAD = { left: 64, right: 16, top: 36, bottom: 44 };
@@ -52,7 +52,7 @@ function panel(title: string, unit: (v: number) => string, series: Series[], xs:
 }
 
 export function chart(results: Results): string {
-  const targets = (['floor', 'socketio', 'atr', 'atr-nofast'] as TargetName[]).filter((t) => results.fanout.some((r) => r.target === t));
+  const targets = (['floor', 'socketio', 'atr', 'atr-model', 'atr-nofast'] as TargetName[]).filter((t) => results.fanout.some((r) => r.target === t));
   const xs = [...new Set(results.fanout.map((r) => r.clients))].sort((a, b) => a - b);
   const series = (rows: Array<{ target: TargetName; clients: number }>, value: (r: never) => number): Series[] =>
     targets.map((target) => ({
@@ -65,7 +65,7 @@ export function chart(results: Results): string {
   const left = panel('Deliveries per second (one scope)', (v) => `${Math.round(v / 1000)}k`, series(results.fanout, (r: { deliveriesPerSec: number }) => r.deliveriesPerSec), xs, 0);
   const right = panel(`p99 latency at ${Math.round((results.latency[0]?.rate ?? 0) * (results.latency[0]?.clients ?? 0) / 1000)}k deliveries/s`, (v) => `${v.toFixed(v < 10 ? 1 : 0)} ms`, series(results.latency, (r: { p99Ms: number }) => r.p99Ms), xs, W);
   const legend = targets
-    .map((t, i) => `<g transform="translate(${PAD.left + i * 170},${H + 14})"><rect width="14" height="4" y="-6" fill="${COLORS[t]}"/><text x="20">${esc(LABELS[t])}</text></g>`)
+    .map((t, i) => `<g transform="translate(${12 + i * 150},${H + 14})"><rect width="14" height="4" y="-6" fill="${COLORS[t]}"/><text x="20">${esc(LABELS[t])}</text></g>`)
     .join('\n');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 28}" viewBox="0 0 ${2 * W} ${H + 28}" font-family="sans-serif" font-size="11">`,

@@ -3,8 +3,11 @@
  * targets are the servers under test; each speaks the same small protocol.
  */
 
-/** `atr-nofast`: atr with its fast path switched off, to show what the fast path buys. */
-export type TargetName = 'floor' | 'socketio' | 'atr' | 'atr-nofast';
+/**
+ * `atr-nofast`: atr with its fast path switched off, to show what the fast
+ * path buys; `atr-model`: atr published through model inserts.
+ */
+export type TargetName = 'floor' | 'socketio' | 'atr' | 'atr-nofast' | 'atr-model';
 
 /** Driver → load generator. */
 export type LoadCommand =

@@ -39,7 +39,7 @@ export interface Check {
   met: boolean | null;
 }
 
-const TARGET_LABEL: Record<TargetName, string> = { floor: 'floor (ws loop)', socketio: 'Socket.IO', atr: 'atr', 'atr-nofast': 'atr, fast path off' };
+const TARGET_LABEL: Record<TargetName, string> = { floor: 'floor (ws loop)', socketio: 'Socket.IO', atr: 'atr', 'atr-nofast': 'atr, fast path off', 'atr-model': 'atr, model inserts' };
 
 function find<T extends { target: TargetName }>(rows: T[], target: TargetName, match: (r: T) => boolean): T | undefined {
   return rows.find((r) => r.target === target && match(r));
@@ -102,7 +102,7 @@ export function markdown(results: Results): string {
   for (const c of list) out.push(`| ${c.goal} | ${r2(c.value)} | ${c.kind === 'min' ? '≥' : '≤'} ${c.limit} | ${c.met === null ? 'not measured' : c.met ? 'yes' : 'no'} |`);
   out.push('');
 
-  const targets: TargetName[] = ['floor', 'socketio', 'atr', 'atr-nofast'];
+  const targets: TargetName[] = ['floor', 'socketio', 'atr', 'atr-model', 'atr-nofast'];
   const sizes = [...new Set(results.fanout.map((r) => r.clients))];
   out.push('## Fan-out of one scope', '', '| clients | target | deliveries/s | server µs CPU / delivery | server cores | load generator µs / delivery | atr / floor | atr / Socket.IO |', '|---|---|---|---|---|---|---|---|');
   for (const clients of sizes) {

@@ -94,7 +94,7 @@ export class Session {
 
   /** Starts the server and the load generator (no clients yet). */
   static async start(target: TargetName, env: BenchEnv): Promise<Session> {
-    const file = target === 'atr-nofast' ? 'atr' : target;
+    const file = target.startsWith('atr') ? 'atr' : target;
     const server = new Child<ServerCommand, ServerReply>(`servers/${file}.ts`, `${target} server`);
     const load = new Child<LoadCommand, LoadReply>('loadgen.ts', 'load generator');
     const session = new Session(target, server, load, env);
