@@ -88,7 +88,7 @@ export async function createExampleApp(options: ExampleAppOptions = {}): Promise
     const router = atrRouter(atr);
     app.use('/ws', router);
     router.attach(server, '/ws');
-    app.use('/api', apiRouter(models, secret));
+    app.use('/api', apiRouter(models, secret, atr));
     const clientSource = await browserClientSource();
     app.get('/atr-client.js', (_req, res) => {
       res.type('application/javascript').send(clientSource);

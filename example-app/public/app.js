@@ -57,7 +57,9 @@
     $('#who').hidden = false;
     $('#who-name').textContent = s.user.name + ' (' + s.user.email + ')';
     $('#who-org').textContent = s.organization.name;
-    connect();
+    // Snapshot then subscribe: the list comes with the position it reflects,
+    // and the client starts from there, so nothing written in between is lost.
+    loadPosts().then(function (snapshot) { if (session === s) connect(snapshot); });
   }
 
   // --- live ------------------------------------------------------------------
@@ -67,10 +69,13 @@
     el.textContent = text;
   }
 
-  function connect() {
+  function connect(snapshot) {
     var base = location.origin.replace(/^http/, 'ws');
     var s = session;
+    var positions = {};
+    if (snapshot && snapshot.position) positions[snapshot.scope] = snapshot.position;
     client = new AtrClient({
+      positions: positions,
       url: function () { return base + '/ws/organization/' + s.organization.id + '?token=' + encodeURIComponent(s.token); },
       // A browser cannot see why a handshake failed (401, 403 or a server
       // that is down all look like close 1006): ask the API before retrying.
@@ -90,24 +95,37 @@
     });
     client.on('atr.ready', function () {
       setStatus('live', 'live');
-      loadPosts(); // after a reconnect, catch up on what happened meanwhile
+      // Without a position the server cannot replay: catch up by reloading.
+      if (!snapshot || !snapshot.position) loadPosts();
     });
+    // After a reconnect the server replays what this page missed; when its
+    // history no longer reaches back that far it says so, and we reload.
+    client.on('atr.reset', function () { loadPosts(); });
     client.on('close', function (info) { if (!info.refused && info.failures < 3) setStatus('reconnecting', 'reconnecting…'); });
     client.on('post.created', function (e) { handle(e); });
     client.on('post.updated', function (e) { handle(e); });
     client.on('post.destroyed', function (e) { handle(e); });
   }
 
+  // Loads the list; events that arrive meanwhile are applied again on top of it.
+  // Resolves to { scope, position } from the response headers (see GET /api/posts).
   function loadPosts() {
     var buffered = loading = [];
-    return api('GET', '/posts').then(function (list) {
-      if (loading !== buffered) return;
+    var snapshot = {};
+    return fetch('/api/posts', { headers: { authorization: 'Bearer ' + session.token } }).then(function (res) {
+      if (res.status === 401) { signOut('Your session has expired; sign in again.'); throw new Error('signed out'); }
+      if (!res.ok) throw new Error(res.statusText);
+      snapshot = { scope: res.headers.get('Atr-Scope'), position: res.headers.get('Atr-Position') };
+      return res.json();
+    }).then(function (list) {
+      if (loading !== buffered) return snapshot;
       loading = null;
       posts.clear();
       list.forEach(function (p) { posts.set(p.id, p); });
       buffered.forEach(function (e) { apply(e); });
       render();
-    }, function (err) { loading = null; console.warn('could not load posts', err); });
+      return snapshot;
+    }, function (err) { loading = null; console.warn('could not load posts', err); return snapshot; });
   }
 
   function mine(e) { return e.actor && session && e.actor.id === session.user.id; }

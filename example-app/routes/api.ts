@@ -2,6 +2,7 @@
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { registry, scopeKey } from '../../src/index';
+import type { Atr } from '../../src/index';
 import { actorStore } from '../actor';
 import { DUMMY_HASH, verifyPassword } from '../auth/password';
 import { bearerToken, issueToken, verifyToken } from '../auth/token';
@@ -34,7 +35,7 @@ function postFields(input: unknown, partial: boolean): string | { title?: string
   return out;
 }
 
-export function apiRouter(models: Models, secret: string): express.Router {
+export function apiRouter(models: Models, secret: string, atr: Atr): express.Router {
   const { Organization, User, Post } = models;
   const router = express.Router();
   router.use(express.json({ limit: '64kb' }));
@@ -69,9 +70,19 @@ export function apiRouter(models: Models, secret: string): express.Router {
     });
   });
 
+  // Snapshot then subscribe: the scope's position is read BEFORE the rows, so
+  // every change the rows may miss has an event after that position, which
+  // the page's client asks for when it connects (applying one twice is harmless).
   router.get('/posts', async (req, res) => {
     const { user } = req as Authed;
-    res.json(await Post.query().where({ organization_id: user.organization_id }).orderBy('id', 'desc'));
+    const scope = scopeKey('organization', user.organization_id);
+    const position = await atr.position(scope).catch(() => undefined);
+    const posts = await Post.query().where({ organization_id: user.organization_id }).orderBy('id', 'desc');
+    if (position !== undefined) {
+      res.set('Atr-Scope', scope);
+      res.set('Atr-Position', position);
+    }
+    res.json(posts);
   });
 
   router.post('/posts', async (req, res) => {

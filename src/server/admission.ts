@@ -8,6 +8,43 @@ import type { IncomingMessage } from 'node:http';
 import type { Atr } from '../atr';
 import { AtrError, codes } from '../errors';
 import { scopeProblem } from '../routing';
+import { parseEventId } from '../event';
+
+/** The query parameter with the positions a client resumes from: JSON `{ scope: eventId }`. */
+export const RESUME_PARAM = 'atr_resume';
+
+/** Where a connection resumes each of its scopes, and what was wrong with the request for it. */
+export interface Resume {
+  positions: Map<string, string>;
+  problem?: string;
+}
+
+/**
+ * Reads `atr_resume`. Only the connection's own scopes count; a malformed
+ * value resumes nothing and is answered with atr.error after the upgrade
+ * (the client reconnects fine; it only cannot catch up).
+ */
+export function resumeOf(raw: string | undefined, scopes: readonly string[]): Resume {
+  const positions = new Map<string, string>();
+  if (raw === undefined || raw === '') return { positions };
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { positions, problem: `${RESUME_PARAM} must be JSON {"<scope>":"<event id>"}` };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { positions, problem: `${RESUME_PARAM} must be JSON {"<scope>":"<event id>"}` };
+  }
+  const bad: string[] = [];
+  for (const scope of scopes) {
+    if (!Object.prototype.hasOwnProperty.call(value, scope)) continue;
+    const id = (value as Record<string, unknown>)[scope];
+    if (parseEventId(id) === undefined) bad.push(scope);
+    else positions.set(scope, id as string);
+  }
+  return bad.length > 0 ? { positions, problem: `${RESUME_PARAM} holds an invalid event id for ${bad.join(', ')}` } : { positions };
+}
 import type { RequestContext } from './request-context';
 import type { RequestAuthenticator } from './request-authenticator';
 
@@ -15,7 +52,7 @@ import type { RequestAuthenticator } from './request-authenticator';
 export type RefusalStatus = 400 | 401 | 403 | 500 | 503;
 
 export type Admission =
-  | { ok: true; scopes: string[]; user: unknown }
+  | { ok: true; scopes: string[]; user: unknown; resume: Resume }
   | { ok: false; status: RefusalStatus; reason: string };
 
 /** The close code that says, after an upgrade, what the HTTP status says before it. */
@@ -103,5 +140,5 @@ export async function admit(atr: Atr, context: RequestContext): Promise<Admissio
     );
     return refuse(500, 'scope failed');
   }
-  return { ok: true, scopes, user: authenticator.user };
+  return { ok: true, scopes, user: authenticator.user, resume: resumeOf(context.params[RESUME_PARAM], scopes) };
 }

@@ -81,7 +81,7 @@ export function handleUpgradeRequest(atr: Atr, hub: Hub, request: IncomingMessag
     }
     socket.removeListener('error', ignoreError);
     hub.wss.handleUpgrade(request, socket, head, (ws) => {
-      hub.accept(ws, admission.scopes, admission.user);
+      hub.accept(ws, admission.scopes, admission.user, admission.resume);
     });
   });
 }
@@ -112,6 +112,6 @@ export function handleUpgradedSocket(atr: Atr, hub: Hub, ws: WebSocket, request:
       ws.close(closeCodeOf(admission.status), admission.reason);
       return;
     }
-    hub.accept(ws, admission.scopes, admission.user);
+    hub.accept(ws, admission.scopes, admission.user, admission.resume);
   });
 }

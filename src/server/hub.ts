@@ -20,6 +20,9 @@ import type { Atr } from '../atr';
 import type { FrameBatch } from './fast-send';
 import { TickBatcher, fastPath } from './fast-send';
 import { Reactor } from './reactor';
+import type { Resume } from './admission';
+import { clientError } from './client-messages';
+import { codes } from '../errors';
 
 /** Counters and gauges of one hub, read by /metrics. A plain object, updated in place. */
 export interface HubMetrics {
@@ -47,6 +50,8 @@ export interface HubMetrics {
   clientErrors: number;
   /** Broker subscriptions that failed (their connections were closed with 1011). */
   subscribeFailures: number;
+  /** Events sent from the history to clients that resumed. */
+  replayed: number;
 }
 
 interface ChannelEntry {
@@ -63,7 +68,7 @@ interface ChannelEntry {
 export class Hub {
   readonly metrics: HubMetrics = {
     connections: 0, channels: 0, handshakesPending: 0, eventsReceived: 0, deliveries: 0, deliveriesDropped: 0,
-    slowClientsClosed: 0, refused: 0, heartbeatTimeouts: 0, rateLimited: 0, clientErrors: 0, subscribeFailures: 0,
+    slowClientsClosed: 0, refused: 0, heartbeatTimeouts: 0, rateLimited: 0, clientErrors: 0, subscribeFailures: 0, replayed: 0,
   };
   /** Upgrades without a server of their own: atr's checks run first, then this completes the handshake. */
   readonly wss: WebSocketServer;
@@ -105,7 +110,7 @@ export class Hub {
    * channels, and sends `atr.ready` once every channel is subscribed (events
    * published after the client saw `atr.ready` reach it).
    */
-  accept(socket: WebSocket, scopes: string[], user: unknown): Reactor {
+  accept(socket: WebSocket, scopes: string[], user: unknown, resume?: Resume): Reactor {
     const reactor = new Reactor(this, { socket, scopes, user });
     if (this.closed) {
       reactor.close(1001, 'server closing');
@@ -114,8 +119,15 @@ export class Hub {
     this.reactors.add(reactor);
     this.metrics.connections = this.reactors.size;
     this.startSweep();
+    // Gates go up before the joins: live messages of a resumed scope are held
+    // from the first one on, until its history has been sent.
+    if (resume && resume.positions.size > 0) reactor.holdLive(resume.positions);
     Promise.all(reactor.channels.map((channel) => this.join(channel, reactor))).then(
-      () => { reactor.send(JSON.stringify({ name: 'atr.ready', scopes: reactor.scopes })); },
+      () => {
+        reactor.send(JSON.stringify({ name: 'atr.ready', scopes: reactor.scopes }));
+        if (resume?.problem) reactor.send(clientError(resume.problem, codes.CLIENT_RESUME));
+        if (resume && resume.positions.size > 0) reactor.replayHeld(resume.positions);
+      },
       () => { reactor.close(1011, 'subscribe failed'); },
     );
     return reactor;
@@ -148,13 +160,19 @@ export class Hub {
       this.batcher.add(channel, message);
       return;
     }
-    for (const reactor of entry.reactors) reactor.deliver(message);
+    for (const reactor of entry.reactors) {
+      if (reactor.gates === undefined) reactor.deliver(message);
+      else reactor.deliverGated(channel, [message]);
+    }
   }
 
   private deliverBatch(channel: string, batch: FrameBatch): void {
     const entry = this.entries.get(channel);
     if (!entry) return;
-    for (const reactor of entry.reactors) reactor.deliverBatch(batch);
+    for (const reactor of entry.reactors) {
+      if (reactor.gates === undefined) reactor.deliverBatch(batch);
+      else reactor.deliverGated(channel, batch.messages);
+    }
   }
 
   private join(channel: string, reactor: Reactor): Promise<void> {

@@ -11,6 +11,7 @@ import { clientError, clientMessageHandlers, parseClientMessage } from './client
 import type { FrameBatch } from './fast-send';
 import { writeFrames } from './fast-send';
 import type { Hub } from './hub';
+import { ReplayGate } from './replay';
 
 /** How long a closing socket may take to finish the close handshake before it is destroyed. */
 export const CLOSE_GRACE_MS = 1000;
@@ -34,6 +35,8 @@ export class Reactor {
   readonly user: unknown;
   /** Cleared when a ping goes out, set by any sign of life; still clear at the next sweep: terminated. */
   alive = true;
+  /** Channel → gate, for the scopes being resumed (their live messages wait for the replay); undefined when none. */
+  gates: Map<string, ReplayGate> | undefined;
   /** Set when the reactor left the hub: nothing more is sent. */
   private left = false;
   private tokens: number;
@@ -105,6 +108,62 @@ export class Reactor {
       }
     }
     for (const message of batch.messages) this.deliver(message);
+  }
+
+  /** Live messages of a channel whose scope is being resumed: through its gate. */
+  deliverGated(channel: string, messages: readonly string[]): void {
+    const gate = this.gates?.get(channel);
+    if (!gate) {
+      for (const message of messages) this.deliver(message);
+      return;
+    }
+    for (const message of messages) gate.deliver(message);
+  }
+
+  /** Holds the live messages of each resumed scope (scope → the client's last id) until replayHeld() sent its history. */
+  holdLive(positions: ReadonlyMap<string, string>): void {
+    const limit = this.hub.atr.options.maxBufferedBytes;
+    this.scopes.forEach((scope, i) => {
+      if (!positions.has(scope)) return;
+      const gate = new ReplayGate(
+        (message) => { this.deliver(message); },
+        // More arrived during the replay than a slow client may have queued: let it come back and resume again.
+        () => { this.hub.metrics.slowClientsClosed++; this.close(1013, 'too far behind'); },
+        limit,
+      );
+      (this.gates ??= new Map()).set(this.channels[i]!, gate);
+    });
+  }
+
+  /**
+   * Sends each resumed scope's missed events, oldest first, then opens its
+   * gate; a scope whose history no longer reaches back gets `atr.reset` (the
+   * app refetches) with the position to go on from.
+   */
+  replayHeld(positions: ReadonlyMap<string, string>): void {
+    const broker = this.hub.atr.broker;
+    this.scopes.forEach((scope, i) => {
+      const channel = this.channels[i]!;
+      const gate = this.gates?.get(channel);
+      const afterId = positions.get(scope);
+      if (!gate || afterId === undefined) return;
+      gate.replay(broker, channel, afterId).then(
+        (outcome) => {
+          if (outcome.kind === 'reset') this.send(JSON.stringify({ name: 'atr.reset', scope, position: outcome.position }));
+          else this.hub.metrics.replayed += outcome.count;
+        },
+        (err: unknown) => {
+          // The history could not be read (the broker is down): the client
+          // may have missed events, so it must refetch; live goes on.
+          this.hub.atr.reportError(err, { where: 'resume', scope });
+          gate.open(afterId);
+          this.send(JSON.stringify({ name: 'atr.reset', scope, position: afterId }));
+        },
+      ).finally(() => {
+        this.gates?.delete(channel);
+        if (this.gates?.size === 0) this.gates = undefined;
+      });
+    });
   }
 
   /**

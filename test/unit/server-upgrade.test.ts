@@ -146,6 +146,24 @@ describe('admission', () => {
     assert.deepEqual(await run(make(() => ['organization.7', 'organization.7.post'])), { ok: false, status: 403, reason: 'malformed scope' });
     assert.deepEqual(await run(make(() => 42)), { ok: false, status: 403, reason: 'no scope' });
     assert.deepEqual(await run(make(() => 'organization.7', false)), { ok: false, status: 403, reason: 'scope not allowed' });
-    assert.deepEqual(await run(make(() => ['organization.7', 'organization.7', ''])), { ok: true, scopes: ['organization.7', ''], user: { id: 1 } });
+    assert.deepEqual(await run(make(() => ['organization.7', 'organization.7', ''])), { ok: true, scopes: ['organization.7', ''], user: { id: 1 }, resume: { positions: new Map() } });
+  });
+});
+
+describe('resume positions of an upgrade request', () => {
+  it('keeps the valid positions of the connection\'s own scopes only', async () => {
+    const { resumeOf } = await import('../../src/server/admission');
+    const raw = JSON.stringify({ 'organization.7': '1764780000000-000003', 'organization.8': '1-000000' });
+    assert.deepEqual(resumeOf(raw, ['organization.7']), { positions: new Map([['organization.7', '1764780000000-000003']]) });
+    assert.deepEqual(resumeOf(undefined, ['organization.7']), { positions: new Map() });
+  });
+
+  it('names what is wrong with a malformed value and resumes nothing of it', async () => {
+    const { resumeOf } = await import('../../src/server/admission');
+    assert.equal(resumeOf('{nope', ['a.1']).problem, 'atr_resume must be JSON {"<scope>":"<event id>"}');
+    assert.equal(resumeOf('[1]', ['a.1']).problem, 'atr_resume must be JSON {"<scope>":"<event id>"}');
+    const bad = resumeOf(JSON.stringify({ 'a.1': 'x', 'a.2': '2-000000' }), ['a.1', 'a.2']);
+    assert.equal(bad.problem, 'atr_resume holds an invalid event id for a.1');
+    assert.deepEqual([...bad.positions], [['a.2', '2-000000']]);
   });
 });
