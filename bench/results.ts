@@ -79,6 +79,9 @@ export function checks(results: Results): Check[] {
   return list;
 }
 
+/** Below this many cores the server was not the bottleneck of a throughput run. */
+const UNSATURATED = 0.8;
+
 const n = (x: number | null | undefined, digits = 0) =>
   x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const k = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : `${n(x / 1000, 0)}k`);
@@ -112,10 +115,10 @@ export function markdown(results: Results): string {
       if (!row) continue;
       const vsFloor = t === 'atr' ? r2(ratio(atr?.deliveriesPerSec, find(results.fanout, 'floor', (r) => r.clients === clients)?.deliveriesPerSec)) : '';
       const vsSio = t === 'atr' ? r2(ratio(atr?.deliveriesPerSec, find(results.fanout, 'socketio', (r) => r.clients === clients)?.deliveriesPerSec)) : '';
-      out.push(`| ${n(clients)} | ${TARGET_LABEL[t]} | ${k(row.deliveriesPerSec)} | ${n(row.cpuMicrosPerDelivery, 2)} | ${n(row.serverCores, 2)} | ${n(row.loadgenCpuMicrosPerDelivery, 2)} | ${vsFloor} | ${vsSio} |`);
+      out.push(`| ${n(clients)} | ${TARGET_LABEL[t]} | ${k(row.deliveriesPerSec)}${row.serverCores < UNSATURATED ? ' *' : ''} | ${n(row.cpuMicrosPerDelivery, 2)} | ${n(row.serverCores, 2)} | ${n(row.loadgenCpuMicrosPerDelivery, 2)} | ${vsFloor} | ${vsSio} |`);
     }
   }
-  out.push('');
+  out.push('', `\\* The server used less than ${UNSATURATED} of a core: something else (the publisher, Redis, the load generator's reports, other load on the machine) held it back, so its figure is a lower bound.`, '');
   out.push('## Publish-to-receive latency at a fixed rate', '', '| clients | target | messages/s | p50 ms | p99 ms | max ms | samples | server µs CPU / delivery |', '|---|---|---|---|---|---|---|---|');
   for (const row of results.latency) out.push(`| ${n(row.clients)} | ${TARGET_LABEL[row.target]} | ${n(row.rate, 1)} | ${n(row.p50Ms, 2)} | ${n(row.p99Ms, 2)} | ${n(row.maxMs, 2)} | ${row.samples}/${row.expectedSamples} | ${n(row.cpuMicrosPerDelivery, 2)} |`);
   out.push('');
@@ -123,7 +126,7 @@ export function markdown(results: Results): string {
   for (const row of results.scopes) {
     const same = (t: TargetName) => find(results.scopes, t, (r) => r.scopes === row.scopes && r.clients === row.clients)?.deliveriesPerSec;
     const isAtr = row.target === 'atr';
-    out.push(`| ${n(row.clients)} | ${n(row.scopes)} | ${TARGET_LABEL[row.target]} | ${k(row.deliveriesPerSec)} | ${n(row.cpuMicrosPerDelivery, 2)} | ${isAtr ? r2(ratio(same('atr'), same('floor'))) : ''} | ${isAtr ? r2(ratio(same('atr'), same('socketio'))) : ''} |`);
+    out.push(`| ${n(row.clients)} | ${n(row.scopes)} | ${TARGET_LABEL[row.target]} | ${k(row.deliveriesPerSec)}${row.serverCores < UNSATURATED ? ' *' : ''} | ${n(row.cpuMicrosPerDelivery, 2)} | ${isAtr ? r2(ratio(same('atr'), same('floor'))) : ''} | ${isAtr ? r2(ratio(same('atr'), same('socketio'))) : ''} |`);
   }
   out.push('');
   out.push('## Memory per idle connection', '', '| clients | target | RSS bytes / connection | heap + external bytes / connection |', '|---|---|---|---|');
