@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Broker, HistoryOptions, HistoryPage, MessageListener } from './broker';
-import { composeMessage, compareEventIds, formatEventId } from '../event';
+import { composeMessage, compareEventIds, formatEventId, parseEventId } from '../event';
 import { AtrBrokerError, codes } from '../errors';
 
 interface Entry {
@@ -30,6 +30,8 @@ export class MemoryBroker extends EventEmitter implements Broker {
   private readonly histories = new Map<string, ChannelHistory>();
   private closed = false;
   private readonly historyOptions: HistoryOptions;
+  /** Ids from before this broker existed come from another process's memory: it cannot vouch for what followed them. */
+  private readonly bornAt = Date.now();
 
   constructor(options: { history?: Partial<HistoryOptions> } = {}) {
     super();
@@ -77,10 +79,12 @@ export class MemoryBroker extends EventEmitter implements Broker {
   }
 
   async history(channel: string, afterId: string, limit = 1000): Promise<HistoryPage> {
+    const zero = formatEventId(0, 0);
+    const foreign = afterId !== zero && (parseEventId(afterId)?.[0] ?? 0) < this.bornAt;
     const history = this.histories.get(channel);
-    if (!history) return { messages: [], complete: true, lastId: afterId };
+    if (!history) return { messages: [], complete: !foreign, lastId: afterId };
     this.trim(history, Date.now());
-    const complete = history.trimmedThrough === undefined || compareEventIds(afterId, history.trimmedThrough) >= 0;
+    const complete = !foreign && (history.trimmedThrough === undefined || compareEventIds(afterId, history.trimmedThrough) >= 0);
     const messages: string[] = [];
     let lastId = afterId;
     for (const entry of history.entries) {

@@ -16,6 +16,7 @@ import { openDatabase } from '../../example-app/database';
 import { AtrClient } from '../../src/client/index';
 import type { CloseInfo } from '../../src/client/index';
 import { silentLogger } from '../../src/logger';
+import { getHub } from '../../src/index';
 
 const SECRET = 'e2e secret';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -26,8 +27,15 @@ describe('example app in the browser', () => {
   let browser: Browser;
   const pages: Record<string, Page> = {};
 
-  async function signIn(email: string): Promise<Page> {
+  /** `slowSocketMs`: the page's websocket handshakes reach the server only this much later (a slow network). */
+  async function signIn(email: string, slowSocketMs = 0): Promise<Page> {
     const context = await browser.newContext();
+    if (slowSocketMs > 0) {
+      await context.routeWebSocket(/\/ws\//, async (ws) => {
+        await new Promise((resolve) => setTimeout(resolve, slowSocketMs));
+        ws.connectToServer();
+      });
+    }
     const page = await context.newPage();
     page.on('pageerror', (err) => assert.fail(`${email}'s page threw: ${err.message}`));
     await page.goto(app.url);
@@ -184,6 +192,84 @@ describe('example app in the browser', () => {
     assert.equal(await page.isVisible('#sign-in'), true);
     assert.equal(await page.isVisible('#board'), false);
     await context.close();
+  });
+
+  it('resumes after Alice’s connection drops: Bob’s three changes made meanwhile show without a reload', async () => {
+    const { alice, bob } = pages;
+    const hub = getHub(app.atr);
+    const replayedBefore = hub.metrics.replayed;
+    const seenBefore = await eventsSeen(alice);
+    const aliceId = (await alice.evaluate(() => JSON.parse(sessionStorage.getItem('atr-example-session')!).user.id)) as number;
+    const bobToken = (await bob.evaluate(() => JSON.parse(sessionStorage.getItem('atr-example-session')!).token)) as string;
+    // Alice's network goes away: no new connection can open, and the server drops hers.
+    await alice.context().setOffline(true);
+    const reactors = [...((hub as unknown as { reactors: Set<{ user: { id?: number } | undefined; socket: { terminate(): void } }> }).reactors)];
+    const hers = reactors.filter((r) => r.user?.id === aliceId);
+    assert.ok(hers.length >= 1, 'Alice has a live connection to drop');
+    for (const r of hers) r.socket.terminate();
+    await alice.waitForSelector('#status[data-state=reconnecting]');
+
+    const api = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${app.url}/api${path}`, { method, headers: { 'content-type': 'application/json', authorization: `Bearer ${bobToken}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+      assert.ok(res.ok, `${method} ${path}: ${res.status}`);
+      return res.json() as Promise<{ id: number }>;
+    };
+    const created = await api('POST', '/posts', { title: 'Made while Alice was away', body: '' });
+    await api('PATCH', `/posts/${created.id}`, { title: 'Edited while Alice was away' });
+    const second = await api('POST', '/posts', { title: 'Second while away', body: '' });
+    assert.ok(second.id > created.id);
+    assert.equal(await eventsSeen(alice), seenBefore, 'Alice saw nothing while offline');
+
+    await alice.context().setOffline(false);
+    await alice.waitForFunction(() => Array.from(document.querySelectorAll('#posts .title')).some((e) => e.textContent === 'Second while away'), undefined, { timeout: 20_000 });
+    await alice.waitForFunction(() => Array.from(document.querySelectorAll('#posts .title')).some((e) => e.textContent === 'Edited while Alice was away'));
+    assert.equal(await eventsSeen(alice), seenBefore + 3, 'the three events arrived over the socket, once each');
+    assert.ok(hub.metrics.replayed - replayedBefore >= 3, 'they came from the history, replayed on reconnect');
+    assert.ok(await notReloaded(alice));
+  });
+
+  it('loads a page while writes keep happening, and its final list equals the database (snapshot then subscribe)', async () => {
+    const { Post, User } = app.models;
+    const bobUser = await User.query().findOne({ email: 'bob@acme.test' });
+    let writing = true;
+    let writes = 0;
+    const writer = (async () => {
+      const mine: number[] = [];
+      while (writing) {
+        const r = writes++ % 3;
+        if (r === 0 || mine.length === 0) {
+          const post = await Post.query().insert({ organization_id: bobUser!.organization_id, author_id: bobUser!.id, title: `race ${writes}`, body: '', created_at: new Date().toISOString(), updated_at: new Date().toISOString() } as never);
+          mine.push(post.id);
+        } else if (r === 1) {
+          await Post.query().patch({ title: `race ${writes} (edited)` } as never).where('id', mine[mine.length - 1]!);
+        } else {
+          await Post.query().deleteById(mine.shift()!);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 3));
+      }
+    })();
+    try {
+      for (let round = 0; round < 3; round++) {
+        // The socket opens 200 ms after the list was fetched: writes in between must not be lost.
+        const page = await signIn('bob@acme.test', 200);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await page.context().close();
+      }
+      const last = await signIn('bob@acme.test', 200);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      writing = false;
+      await writer;
+      const inDatabase = async () => (await Post.query().where('organization_id', bobUser!.organization_id).orderBy('id', 'desc')).map((p) => `${p.id}:${p.title}`);
+      const onPage = () => last.$$eval('#posts li', (els) => els.map((e) => `${(e as HTMLElement).dataset.id}:${e.querySelector('.title')!.textContent}`));
+      const expected = await inDatabase();
+      await last.waitForFunction((want) => Array.from(document.querySelectorAll('#posts li')).map((e) => `${(e as HTMLElement).dataset.id}:${e.querySelector('.title')!.textContent}`).join('|') === want, expected.join('|'), { timeout: 10_000 }).catch(() => undefined);
+      assert.deepEqual(await onPage(), expected);
+      assert.ok(writes > 50, `writes happened throughout (${writes})`);
+      await last.context().close();
+    } finally {
+      writing = false;
+      await writer;
+    }
   });
 
   it('reconnects after the server restarts and shows what happened while it was down', async () => {

@@ -59,3 +59,19 @@ describe('memory broker', () => {
     await assert.rejects(broker.publish('c', '{}'), { code: 'ATR_ERR_BROKER_CLOSED' });
   });
 });
+
+describe('memory broker history across restarts', () => {
+  it('cannot vouch for an id from before it existed (another process, or before a restart)', async () => {
+    const before = new MemoryBroker();
+    const oldId = await before.publish('c', '{"n":0}');
+    await before.close();
+    await new Promise((r) => setTimeout(r, 5));
+    const after = new MemoryBroker();
+    assert.equal((await after.history('c', oldId)).complete, false);
+    await after.publish('c', '{"n":1}');
+    assert.equal((await after.history('c', oldId)).complete, false);
+    assert.equal((await after.history('c', '0-000000')).complete, true);
+    assert.equal((await after.history('c', await after.position('c'))).complete, true);
+    await after.close();
+  });
+});
