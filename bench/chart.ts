@@ -26,16 +26,22 @@ function niceMax(x: number): number {
   return 10 * p;
 }
 
-function panel(title: string, unit: (v: number) => string, series: Series[], xs: number[], offsetX: number): string {
-  const maxY = niceMax(Math.max(0, ...series.flatMap((s) => s.points.map((p) => p[1]))));
+/** One chart; `log`: a logarithmic y axis (throughputs that differ by orders of magnitude). */
+function panel(title: string, unit: (v: number) => string, series: Series[], xs: number[], offsetX: number, log = false): string {
+  const values = series.flatMap((s) => s.points.map((p) => p[1])).filter((v) => v > 0);
+  const maxY = log ? 10 ** Math.ceil(Math.log10(Math.max(10, ...values))) : niceMax(Math.max(0, ...values));
+  const minY = log ? Math.min(maxY / 10, 10 ** Math.floor(Math.log10(Math.min(maxY, ...values)))) : 0;
   const minX = Math.min(...xs);
   const maxX = Math.max(...xs);
   const px = (x: number) => PAD.left + (maxX === minX ? 0.5 : (x - minX) / (maxX - minX)) * (W - PAD.left - PAD.right);
-  const py = (y: number) => H - PAD.bottom - (y / maxY) * (H - PAD.top - PAD.bottom);
+  const share = (y: number) => (log ? (Math.log10(Math.max(y, minY)) - Math.log10(minY)) / (Math.log10(maxY) - Math.log10(minY)) : y / maxY);
+  const py = (y: number) => H - PAD.bottom - share(y) * (H - PAD.top - PAD.bottom);
   const parts: string[] = [`<g transform="translate(${offsetX},0)">`];
   parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-weight="bold">${esc(title)}</text>`);
-  for (let i = 0; i <= 4; i++) {
-    const y = (maxY * i) / 4;
+  const ticks: number[] = [];
+  if (log) for (let y = minY; y <= maxY * 1.001; y *= 10) ticks.push(y);
+  else for (let i = 0; i <= 4; i++) ticks.push((maxY * i) / 4);
+  for (const y of ticks) {
     parts.push(`<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${py(y)}" y2="${py(y)}" stroke="#e5e5e5"/>`);
     parts.push(`<text x="${PAD.left - 6}" y="${py(y) + 4}" text-anchor="end">${esc(unit(y))}</text>`);
   }
@@ -62,7 +68,8 @@ export function chart(results: Results): string {
         .map((r) => [r.clients, value(r as never)] as [number, number])
         .sort((a, b) => a[0] - b[0]),
     }));
-  const left = panel('Deliveries per second (one scope)', (v) => `${Math.round(v / 1000)}k`, series(results.fanout, (r: { deliveriesPerSec: number }) => r.deliveriesPerSec), xs, 0);
+  const rate = (v: number) => (v >= 1e6 ? `${v / 1e6}M` : v >= 1000 ? `${v / 1000}k` : `${v}`);
+  const left = panel('Deliveries per second, one scope (log scale)', rate, series(results.fanout, (r: { deliveriesPerSec: number }) => r.deliveriesPerSec), xs, 0, true);
   const right = panel(`p99 latency at ${Math.round((results.latency[0]?.rate ?? 0) * (results.latency[0]?.clients ?? 0) / 1000)}k deliveries/s`, (v) => `${v.toFixed(v < 10 ? 1 : 0)} ms`, series(results.latency, (r: { p99Ms: number }) => r.p99Ms), xs, W);
   const legend = targets
     .map((t, i) => `<g transform="translate(${12 + i * 150},${H + 14})"><rect width="14" height="4" y="-6" fill="${COLORS[t]}"/><text x="20">${esc(LABELS[t])}</text></g>`)
