@@ -8,6 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
 import expressWs from 'express-ws';
 import type { Atr } from '../../src/atr';
+import { createAtr } from '../../src/atr';
+import type { AtrOptions } from '../../src/config';
+import { silentLogger } from '../../src/logger';
 import type { MessageListener } from '../../src/brokers/broker';
 import { MemoryBroker } from '../../src/brokers/memory';
 import { RequestAuthenticator } from '../../src/server/request-authenticator';
@@ -42,6 +45,19 @@ export class OrganizationScope extends RequestScope {
   override valid(): boolean | Promise<boolean> {
     return this.segments.length === 2 && this.segments[0] === 'organization' && this.user?.organization === this.segments[1];
   }
+}
+
+/** An Atr with the test authenticator and scope, a silent logger, and the errors it reported. */
+export function makeAtr(options: AtrOptions = {}) {
+  const errors: Error[] = [];
+  const atr = createAtr({
+    authenticateWith: TokenAuthenticator,
+    scopeWith: OrganizationScope,
+    logger: silentLogger,
+    onError: (err) => errors.push(err),
+    ...options,
+  });
+  return { atr, errors };
 }
 
 export interface TestApp {

@@ -1,9 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
-import { createAtr } from '../../src/atr';
-import type { AtrOptions } from '../../src/config';
-import { silentLogger } from '../../src/logger';
 import { scopeKey } from '../../src/routing';
 import { clientMessageHandlers } from '../../src/server/client-messages';
 import { RequestAuthenticator } from '../../src/server/request-authenticator';
@@ -11,18 +8,7 @@ import { RequestScope } from '../../src/server/request-scope';
 import {
   OrganizationScope, SlowBroker, TokenAuthenticator, connect, eventually, rawUpgrade, sleep, startApp,
 } from '../helpers/connections';
-
-function makeAtr(options: AtrOptions = {}) {
-  const errors: Error[] = [];
-  const atr = createAtr({
-    authenticateWith: TokenAuthenticator,
-    scopeWith: OrganizationScope,
-    logger: silentLogger,
-    onError: (err) => errors.push(err),
-    ...options,
-  });
-  return { atr, errors };
-}
+import { makeAtr } from '../helpers/connections';
 
 /** Anybody may listen to any organization: the scope value comes straight from the path, encoded. */
 class AnyOrganization extends RequestScope {

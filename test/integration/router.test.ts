@@ -8,27 +8,13 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import expressWs from 'express-ws';
-import { createAtr } from '../../src/atr';
-import type { AtrOptions } from '../../src/config';
-import { silentLogger } from '../../src/logger';
 import { RequestAuthenticator } from '../../src/server/request-authenticator';
 import { RequestScope } from '../../src/server/request-scope';
 import { atrRouter } from '../../src/server/router';
 import {
   OrganizationScope, TokenAuthenticator, connect, eventually, express4, express5, finish, rawUpgrade, sleep, startApp,
 } from '../helpers/connections';
-
-function makeAtr(options: AtrOptions = {}) {
-  const errors: Error[] = [];
-  const atr = createAtr({
-    authenticateWith: TokenAuthenticator,
-    scopeWith: OrganizationScope,
-    logger: silentLogger,
-    onError: (err) => errors.push(err),
-    ...options,
-  });
-  return { atr, errors };
-}
+import { makeAtr } from '../helpers/connections';
 
 for (const [label, express] of [['Express 4', express4], ['Express 5', express5]] as const) {
   describe(`atrRouter on ${label}`, () => {

@@ -4,7 +4,7 @@ import http from 'node:http';
 import { PassThrough } from 'node:stream';
 import { createAtr } from '../../src/atr';
 import { silentLogger } from '../../src/logger';
-import { admit, closeCodeOf, originAllowed, paramsOf, segmentsOf } from '../../src/server/admission';
+import { admit, closeCodeOf, originAllowed, paramsOf, resumeOf, segmentsOf } from '../../src/server/admission';
 import { RequestAuthenticator } from '../../src/server/request-authenticator';
 import { RequestScope } from '../../src/server/request-scope';
 import { handshakeProblem, isRouted, normalizeMountPath, refuseUpgrade, routeUpgrades, splitTarget } from '../../src/server/upgrade';
@@ -152,14 +152,12 @@ describe('admission', () => {
 
 describe('resume positions of an upgrade request', () => {
   it('keeps the valid positions of the connection\'s own scopes only', async () => {
-    const { resumeOf } = await import('../../src/server/admission');
     const raw = JSON.stringify({ 'organization.7': '1764780000000-000003', 'organization.8': '1-000000' });
     assert.deepEqual(resumeOf(raw, ['organization.7']), { positions: new Map([['organization.7', '1764780000000-000003']]) });
     assert.deepEqual(resumeOf(undefined, ['organization.7']), { positions: new Map() });
   });
 
   it('names what is wrong with a malformed value and resumes nothing of it', async () => {
-    const { resumeOf } = await import('../../src/server/admission');
     assert.equal(resumeOf('{nope', ['a.1']).problem, 'atr_resume must be JSON {"<scope>":"<event id>"}');
     assert.equal(resumeOf('[1]', ['a.1']).problem, 'atr_resume must be JSON {"<scope>":"<event id>"}');
     const bad = resumeOf(JSON.stringify({ 'a.1': 'x', 'a.2': '2-000000' }), ['a.1', 'a.2']);
