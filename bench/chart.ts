@@ -10,7 +10,7 @@ const COLORS: Record<TargetName, string> = { floor: '#888888', socketio: '#d9822
 const LABELS: Record<TargetName, string> = { floor: 'floor (ws loop)', socketio: 'Socket.IO', atr: 'atr', 'atr-nofast': 'atr, fast path off', 'atr-model': 'atr, model inserts' };
 const W = 380;
 const H = 240;
-const PAD = { left: 64, right: 16, top: 36, bottom: 44 };
+const PAD = { left: 64, right: 28, top: 36, bottom: 44 };
 
 interface Series {
   target: TargetName;
