@@ -118,6 +118,12 @@ export class Reactor {
       return;
     }
     for (const message of messages) gate.deliver(message);
+    if (gate.done) this.retireGate(channel);
+  }
+
+  private retireGate(channel: string): void {
+    this.gates?.delete(channel);
+    if (this.gates?.size === 0) this.gates = undefined;
   }
 
   /** Holds the live messages of each resumed scope (scope → the client's last id) until replayHeld() sent its history. */
@@ -160,8 +166,8 @@ export class Reactor {
           this.send(JSON.stringify({ name: 'atr.reset', scope, position: afterId }));
         },
       ).finally(() => {
-        this.gates?.delete(channel);
-        if (this.gates?.size === 0) this.gates = undefined;
+        // The gate stays until a live message newer than the replay passed it (see ReplayGate).
+        if (gate.done) this.retireGate(channel);
       });
     });
   }

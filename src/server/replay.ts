@@ -21,10 +21,19 @@ export type ReplayOutcome =
   | { kind: 'replayed'; count: number; lastId: string }
   | { kind: 'reset'; position: string };
 
-/** One scope of one connection: holds live messages while its history is replayed. */
+/**
+ * One scope of one connection: holds live messages while its history is
+ * replayed. After the replay it keeps dropping live copies of what was
+ * replayed: the history is read on one broker connection and live messages
+ * come on another, so a live message the history already had may still be
+ * on its way when the gate opens. Live messages of a scope arrive in publish
+ * order, so the first one newer than the replay ends the filtering.
+ */
 export class ReplayGate {
   private held: string[] | undefined = [];
   private heldBytes = 0;
+  /** After the replay: live messages at or before this id are copies of replayed ones. */
+  private floor: string | undefined;
 
   constructor(
     private readonly send: (message: string) => void,
@@ -38,9 +47,19 @@ export class ReplayGate {
     return this.held !== undefined;
   }
 
+  /** true once replayed and a newer live message went out: the gate has nothing left to do. */
+  get done(): boolean {
+    return this.held === undefined && this.floor === undefined;
+  }
+
   /** A live message of the scope: sent now, or held until the replay is done. */
   deliver(message: string): void {
     if (this.held === undefined) {
+      if (this.floor !== undefined) {
+        const id = messageId(message);
+        if (id !== undefined && compareEventIds(id, this.floor) <= 0) return;
+        this.floor = undefined;
+      }
       this.send(message);
       return;
     }
@@ -77,14 +96,12 @@ export class ReplayGate {
     return { kind: 'replayed', count, lastId };
   }
 
-  /** Sends the held messages newer than `lastId` and goes live. */
+  /** Sends the held messages newer than `lastId` and goes live, still dropping copies up to `lastId`. */
   open(lastId: string): void {
     const held = this.held;
     this.held = undefined;
     if (!held) return;
-    for (const message of held) {
-      const id = messageId(message);
-      if (id === undefined || compareEventIds(id, lastId) > 0) this.send(message);
-    }
+    this.floor = lastId;
+    for (const message of held) this.deliver(message);
   }
 }
