@@ -62,7 +62,9 @@ export async function createExampleApp(options: ExampleAppOptions = {}): Promise
     const app = express();
     app.disable('x-powered-by');
     server = http.createServer(app);
-    expressWs(app, server);
+    // express-ws's ws server re-emits the http server's errors (EADDRINUSE):
+    // they are handled where listen() is awaited, not as a crash here.
+    expressWs(app, server).getWss().on('error', () => undefined);
     const port = options.port ?? 3000;
     const host = options.host ?? (port === 0 ? '127.0.0.1' : undefined);
     server.listen(port, host);

@@ -41,6 +41,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(err);
+  if ((err as { code?: string }).code === 'EADDRINUSE') {
+    console.error(`atr example app: port ${env('PORT') ?? 3000} is in use; stop what runs there or set PORT=another port`);
+  } else {
+    console.error(err);
+  }
   process.exit(1);
 });

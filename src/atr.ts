@@ -160,7 +160,7 @@ export class Atr extends EventEmitter {
   reportError(error: unknown, context: Record<string, unknown> = {}): void {
     const err = error instanceof Error ? error : new Error(String(error));
     try {
-      this.options.logger.error({ err, ...context }, `atr: ${(err as { code?: string }).code ?? err.name} ${err.message}`);
+      this.options.logger.error({ err, ...context }, `atr: ${typeof context.where === 'string' ? context.where : 'error'}`);
     } catch {
       // a broken logger must not break the caller
     }

@@ -97,12 +97,15 @@ function unset(value: unknown): boolean {
   return value === undefined || value === '';
 }
 
+/** Node's timers and ws's limits overflow past 2^31-1 (a longer timeout fires after 1 ms). */
+const MAX_INT = 2147483647;
+
 function positiveInt(options: Record<string, unknown>, name: string, fallback: number, min = 1): number {
   const value = options[name];
   if (unset(value)) return fallback;
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min) {
-    fail(name, `an integer of at least ${min}`, value);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > MAX_INT) {
+    fail(name, `an integer from ${min} to ${MAX_INT}`, value);
   }
   return n;
 }
@@ -118,10 +121,25 @@ function isBroker(value: unknown): value is Broker {
     typeof b.unsubscribe === 'function' && typeof b.on === 'function';
 }
 
+/** A cluster URL lists several hosts (`redis+cluster://h1:7000,h2:7001`): each must parse. */
+function redisUrlParses(url: string): boolean {
+  const scheme = url.slice(0, url.indexOf('://'));
+  const rest = url.slice(scheme.length + 3);
+  const at = rest.lastIndexOf('@', rest.indexOf('/') < 0 ? rest.length : rest.indexOf('/'));
+  const auth = at < 0 ? '' : rest.slice(0, at + 1);
+  const hostsAndPath = rest.slice(at + 1);
+  const slash = hostsAndPath.indexOf('/');
+  const hosts = slash < 0 ? hostsAndPath : hostsAndPath.slice(0, slash);
+  const path = slash < 0 ? '' : hostsAndPath.slice(slash);
+  if (hosts === '') return false;
+  return hosts.split(',').every((host) => URL.canParse(`redis://${auth}${host}${path}`));
+}
+
 export function validateBrokerOption(broker: unknown): string | Broker {
   if (unset(broker)) return DEFAULTS.broker;
   if (typeof broker === 'string') {
-    if (broker === 'memory' || /^(redis|rediss|redis\+cluster|rediss\+cluster):\/\/./.test(broker)) return broker;
+    if (broker === 'memory') return broker;
+    if (/^(redis|rediss|redis\+cluster|rediss\+cluster):\/\/./.test(broker) && redisUrlParses(broker)) return broker;
   } else if (isBroker(broker)) {
     return broker;
   }
@@ -155,8 +173,11 @@ export function resolveOptions(input: AtrOptions = {}): ResolvedOptions {
   }
   let allowedOrigins = options.allowedOrigins;
   if (typeof allowedOrigins === 'string') allowedOrigins = allowedOrigins === '' ? undefined : allowedOrigins.split(',').map((o) => o.trim());
-  if (allowedOrigins !== undefined && (!Array.isArray(allowedOrigins) || !allowedOrigins.every((o) => typeof o === 'string' && /^https?:\/\/[^/]+$|^\*$/.test(o)))) {
-    fail('allowedOrigins', 'an array of origins such as "https://app.example.com" (scheme and host, no path)', allowedOrigins);
+  if (allowedOrigins !== undefined) {
+    const accepts = 'a non-empty array of origins such as "https://app.example.com" (scheme and host, no path), or "*"';
+    if (!Array.isArray(allowedOrigins) || allowedOrigins.length === 0) fail('allowedOrigins', accepts, allowedOrigins);
+    const wrong = allowedOrigins.find((o) => typeof o !== 'string' || !/^https?:\/\/[^/]+$|^\*$/.test(o));
+    if (wrong !== undefined) fail('allowedOrigins', accepts, wrong);
   }
   const channelPrefix = unset(options.channelPrefix) ? DEFAULTS.channelPrefix : options.channelPrefix;
   if (typeof channelPrefix !== 'string' || /[{}\s*?[\]]/.test(channelPrefix)) {

@@ -71,7 +71,8 @@ function convert(spec: Spec, raw: string, from: string): unknown {
       return Number(raw);
     }
     case 'int': {
-      if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new UsageError(`${from} must be a positive whole number; got ${JSON.stringify(raw)}`);
+      // Node's timers overflow past 2^31-1 ms (they fire after 1 ms instead).
+      if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 2147483647) throw new UsageError(`${from} must be a whole number from 1 to 2147483647; got ${JSON.stringify(raw)}`);
       return Number(raw);
     }
     case 'level': {

@@ -31,6 +31,20 @@ function refused(atr: Atr, hub: Hub, admission: Exclude<Admission, { ok: true }>
 }
 
 /** Runs the checks with the handshake's socket tracked, so that close() can end it. */
+/**
+ * false while the broker has never been reached. Once it has, a socket is
+ * accepted even during an outage: the broker subscribes its channel again
+ * when it is back, and the client is served from then on.
+ */
+async function brokerReachable(atr: Atr): Promise<boolean> {
+  try {
+    await atr.connect();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function check(atr: Atr, hub: Hub, handle: { destroy(): void }, request: IncomingMessage, rest: string, query: string): Promise<Admission> {
   const segments = segmentsOf(rest);
   if (!segments) return { ok: false, status: 400, reason: 'malformed percent-encoding in the path' };
@@ -47,7 +61,11 @@ async function check(atr: Atr, hub: Hub, handle: { destroy(): void }, request: I
     }, limit);
   });
   try {
-    return await Promise.race([admit(atr, { request, params: paramsOf(query), segments }), deadline]);
+    const admission = await Promise.race([admit(atr, { request, params: paramsOf(query), segments }), deadline]);
+    // A broker never reached could serve the socket nothing: say "try again
+    // later" before the upgrade rather than upgrade and close it at once.
+    if (admission.ok && !(await brokerReachable(atr))) return { ok: false, status: 503, reason: 'broker unavailable' };
+    return admission;
   } catch (err) {
     atr.reportError(err, { where: 'admission' });
     return { ok: false, status: 500, reason: 'admission failed' };

@@ -52,6 +52,11 @@ export class RequestScope {
   /** The scope(s) to listen to. Default: the path segments read as name/value pairs. */
   routingKey(): string | string[] | Promise<string | string[]> {
     if (this.segments.length === 0 || this.segments.length % 2 !== 0) return [];
+    // A name that cannot be a scope name (`a.b`) is any visitor's typo, not
+    // a server error: no scope, so 403, and nothing in the error log.
+    for (let i = 0; i < this.segments.length; i += 2) {
+      if (!/^[A-Za-z0-9_-]+$/.test(this.segments[i]!)) return [];
+    }
     return scopeKey(...this.segments);
   }
 

@@ -97,9 +97,11 @@ describe('atr-server options', () => {
       [['serve'], {}, 'atr-server: unknown command "serve"; the command is start'],
       [['start', '--colour'], {}, 'atr-server: unknown option --colour'],
       [['start', '--port', '70000'], {}, 'atr-server: --port must be a port number from 0 to 65535; got "70000"'],
-      [['start'], { ATR_HEARTBEAT_INTERVAL: 'soon' }, 'atr-server: ATR_HEARTBEAT_INTERVAL must be a positive whole number; got "soon"'],
+      [['start'], { ATR_HEARTBEAT_INTERVAL: 'soon' }, 'atr-server: ATR_HEARTBEAT_INTERVAL must be a whole number from 1 to 2147483647; got "soon"'],
       [['start', '--log-level', 'loud'], {}, 'atr-server: --log-level must be one of debug, info, warn, error, silent; got "loud"'],
       [['start', '--redis', 'http://localhost'], {}, `atr-server: The "broker" option must be 'memory', a redis:// or rediss:// URL, a redis+cluster:// URL, or a Broker object; got "http://localhost"`],
+      [['start', '--redis', 'redis://[bad'], {}, `atr-server: The "broker" option must be 'memory', a redis:// or rediss:// URL, a redis+cluster:// URL, or a Broker object; got "redis://[bad"`],
+      [['start', '--shutdown-timeout', '99999999999'], {}, 'atr-server: --shutdown-timeout must be a whole number from 1 to 2147483647; got "99999999999"'],
     ];
     for (const [argv, env, message] of cases) {
       const { code, stderr } = await runCli(argv, env);

@@ -342,4 +342,26 @@ describe('connections', () => {
       await atr.close();
     }
   });
+
+  it('answers 503 before the upgrade while the broker has never been reached, and opens once it is', async () => {
+    let reachable = false;
+    class LateBroker extends SlowBroker {
+      override async connect(): Promise<void> {
+        if (!reachable) throw new Error('connection refused');
+      }
+    }
+    const { atr } = makeAtr({ broker: new LateBroker() });
+    const t = await startApp(atr);
+    try {
+      const refused = await rawUpgrade(t.port, '/ws/organization/7?token=alice');
+      assert.deepEqual([refused.status, refused.upgraded], [503, false]);
+      assert.equal(t.router.hub.metrics.connections, 0);
+      reachable = true;
+      const client = await connect(`${t.base}/ws/organization/7?token=alice`);
+      await client.close();
+    } finally {
+      await t.close();
+      await atr.close();
+    }
+  });
 });

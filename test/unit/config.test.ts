@@ -59,14 +59,30 @@ describe('configuration', () => {
     rejects({ authenticateWith: class Foo {} }, 'The "authenticateWith" option must be a class that extends RequestAuthenticator; got function Foo');
     rejects({ scopeWith: {} }, 'The "scopeWith" option must be a class that extends RequestScope; got an object (Object)');
     rejects({ eventSerializer: class X {} }, 'The "eventSerializer" option must be a class whose instances have a toJSON() method; got function X');
-    rejects({ maxPayload: -1 }, 'The "maxPayload" option must be an integer of at least 1; got number -1');
-    rejects({ maxBufferedBytes: 1.5 }, 'The "maxBufferedBytes" option must be an integer of at least 1; got number 1.5');
-    rejects({ heartbeatInterval: 5 }, 'The "heartbeatInterval" option must be an integer of at least 10; got number 5');
-    rejects({ allowedOrigins: ['https://a.example/path'] }, 'The "allowedOrigins" option must be an array of origins such as "https://app.example.com" (scheme and host, no path); got an array');
+    rejects({ maxPayload: -1 }, 'The "maxPayload" option must be an integer from 1 to 2147483647; got number -1');
+    rejects({ maxBufferedBytes: 1.5 }, 'The "maxBufferedBytes" option must be an integer from 1 to 2147483647; got number 1.5');
+    rejects({ heartbeatInterval: 5 }, 'The "heartbeatInterval" option must be an integer from 10 to 2147483647; got number 5');
+    rejects({ allowedOrigins: ['https://ok.example', 'https://a.example/path'] }, 'The "allowedOrigins" option must be a non-empty array of origins such as "https://app.example.com" (scheme and host, no path), or "*"; got "https://a.example/path"');
     rejects({ channelPrefix: 'a{b' }, 'The "channelPrefix" option must be a string without braces, spaces or pattern characters; got "a{b"');
     rejects({ logger: console.log }, 'The "logger" option must be a pino-compatible logger with error, warn, info and debug methods; got function log');
     rejects({ onError: 'x' }, 'The "onError" option must be a function (error, context) => void; got "x"');
     rejects(null, 'configure() takes an options object; got null');
+  });
+
+  it('refuses a time so long that Node would fire its timer after 1 ms', () => {
+    rejects({ heartbeatInterval: 2 ** 40 }, 'The "heartbeatInterval" option must be an integer from 10 to 2147483647; got number 1099511627776');
+    assert.equal(resolveOptions({ heartbeatInterval: 2147483647 }).heartbeatInterval, 2147483647);
+  });
+
+  it('refuses a broker URL that does not parse, at configure time', () => {
+    rejects({ broker: 'redis://[bad' }, `The "broker" option must be 'memory', a redis:// or rediss:// URL, a redis+cluster:// URL, or a Broker object; got "redis://[bad"`, 'ATR_ERR_CONFIG_BROKER');
+    rejects({ broker: 'redis+cluster://h:7000,[x' }, `The "broker" option must be 'memory', a redis:// or rediss:// URL, a redis+cluster:// URL, or a Broker object; got "redis+cluster://h:7000,[x"`, 'ATR_ERR_CONFIG_BROKER');
+    assert.equal(resolveOptions({ broker: 'redis+cluster://:pw@h1:7000,h2:7001/0' }).broker, 'redis+cluster://:pw@h1:7000,h2:7001/0');
+  });
+
+  it('refuses an empty origin list, which would refuse every browser', () => {
+    rejects({ allowedOrigins: [] }, 'The "allowedOrigins" option must be a non-empty array of origins such as "https://app.example.com" (scheme and host, no path), or "*"; got an array');
+    rejects({ allowedOrigins: ',' as never }, 'The "allowedOrigins" option must be a non-empty array of origins such as "https://app.example.com" (scheme and host, no path), or "*"; got ""');
   });
 
   it('reads numbers given as digit strings (environment variables)', () => {

@@ -150,6 +150,22 @@ describe('admission', () => {
   });
 });
 
+describe('the default scope', () => {
+  it('reads the path as name/value pairs, and gives no scope (403, not 500) for a name that cannot be one', async () => {
+    class Auth extends RequestAuthenticator {
+      override matches(): boolean {
+        this.user = { id: 1 };
+        return true;
+      }
+    }
+    const atr = createAtr({ logger: silentLogger, authenticateWith: Auth });
+    const admitPath = (segments: string[]) => admit(atr, { request: request(), params: {}, segments });
+    assert.deepEqual((await admitPath(['organization', '7.x'])) as unknown, { ok: true, scopes: ['organization.7%2Ex'], user: { id: 1 }, resume: { positions: new Map() } });
+    assert.deepEqual(await admitPath(['organization', '7', 'a.b', 'c']), { ok: false, status: 403, reason: 'no scope' });
+    assert.deepEqual(await admitPath(['organization']), { ok: false, status: 403, reason: 'no scope' });
+  });
+});
+
 describe('resume positions of an upgrade request', () => {
   it('keeps the valid positions of the connection\'s own scopes only', async () => {
     const raw = JSON.stringify({ 'organization.7': '1764780000000-000003', 'organization.8': '1-000000' });
