@@ -73,32 +73,36 @@ export class DefaultEventSerializer {
  * than a stack overflow.
  */
 export function stringifyEventBody(value: unknown): string {
-  const seen: unknown[] = [];
   let text: string | undefined;
   try {
-    text = JSON.stringify(value, function replacer(this: Record<string, unknown>, key, v) {
-      const raw = this[key];
-      if (typeof raw === 'bigint') return raw.toString();
-      if (Buffer.isBuffer(raw)) return raw.toString('base64');
-      if (raw instanceof Uint8Array) return Buffer.from(raw).toString('base64');
-      if (typeof v === 'bigint') return v.toString();
-      if (v !== null && typeof v === 'object') {
-        // `seen` holds the ancestors only: JSON.stringify walks depth first,
-        // so drop entries that are no longer on the current path.
-        while (seen.length > 0 && seen[seen.length - 1] !== this) seen.pop();
-        if (seen.includes(v)) throw new AtrSerializeError(codes.SERIALIZE, 'The event holds a circular structure');
-        seen.push(v);
-      }
-      return v;
-    });
+    text = JSON.stringify(value, replaceForWire);
   } catch (err) {
-    if (err instanceof AtrSerializeError) throw err;
-    throw new AtrSerializeError(codes.SERIALIZE, `The event could not be turned into JSON: ${(err as Error).message}`, { cause: err });
+    // JSON.stringify itself finds a cycle among plain objects (a TypeError);
+    // a toJSON() that recurses for ever ends in a RangeError: neither escapes.
+    const circular = err instanceof TypeError && /circular/i.test(err.message);
+    throw new AtrSerializeError(
+      codes.SERIALIZE,
+      circular ? 'The event holds a circular structure' : `The event could not be turned into JSON: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   if (text === undefined || text[0] !== '{') {
     throw new AtrSerializeError(codes.SERIALIZE, 'The event serializer must produce a JSON object');
   }
   return text;
+}
+
+/**
+ * bigint as a decimal string; Buffer and Uint8Array as base64 (`this[key]`
+ * is the value before its own toJSON turned it into an array of bytes).
+ */
+function replaceForWire(this: Record<string, unknown>, key: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'object' && v !== null) {
+    const raw = this[key];
+    if (raw instanceof Uint8Array) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64');
+  }
+  return v;
 }
 
 /** The message the broker delivers: the id first, then the serialized body. */
