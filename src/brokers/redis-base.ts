@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import type { Broker, HistoryOptions, HistoryPage, MessageListener } from './broker';
 import { composeMessage, formatEventId } from '../event';
-import { AtrBrokerError, codes } from '../errors';
+import { AtrBrokerError, AtrConfigError, codes } from '../errors';
 import type { Logger } from '../logger';
 import type { Script } from './redis-scripts';
 import { eventIdOfStreamId, historyKeyOf, historyScript, publishScript, streamIdOfEventId, trimMarkerKeyOf } from './redis-scripts';
@@ -85,8 +85,8 @@ export abstract class RedisBrokerBase extends EventEmitter implements Broker {
     for (const key of Object.keys(REDIS_TUNING_DEFAULTS) as (keyof RedisBrokerTuning)[]) {
       const value = options[key];
       if (value === undefined) continue;
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-        throw new TypeError(`The "${key}" option of the Redis broker must be a number of milliseconds; got ${String(value)}`);
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 2147483647) {
+        throw new AtrConfigError(codes.CONFIG_OPTION, `The "${key}" option of the Redis broker must be a number of milliseconds from 0 to 2147483647; got ${String(value)}`);
       }
       this.tuning[key] = value;
     }

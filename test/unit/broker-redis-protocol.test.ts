@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { eventIdOfStreamId, historyKeyOf, streamIdOfEventId, trimMarkerKeyOf } from '../../src/brokers/redis-scripts';
 import { backoff, compareStreamIds } from '../../src/brokers/redis-base';
 import { compareEventIds } from '../../src/event';
+import { createRedisBroker } from '../../src/brokers/factories';
 
 describe('Redis broker protocol helpers', () => {
   it('turns stream ids into event ids that sort as strings, and back', () => {
@@ -38,5 +39,16 @@ describe('Redis broker protocol helpers', () => {
       assert.ok(later >= 4000 && later <= 6000, `later ${later}`);
     }
     assert.ok(delay(3) > delay(0));
+  });
+});
+
+describe('Redis broker options', () => {
+  it('names a wrong tuning option, with a code, before any connection is made', () => {
+    for (const [key, value] of [['pingInterval', -1], ['commandTimeout', 2 ** 40], ['connectTimeout', 'soon']] as const) {
+      assert.throws(() => createRedisBroker({ url: 'redis://127.0.0.1:6379', [key]: value } as never), {
+        code: 'ATR_ERR_CONFIG_OPTION',
+        message: `The "${key}" option of the Redis broker must be a number of milliseconds from 0 to 2147483647; got ${String(value)}`,
+      });
+    }
   });
 });
