@@ -33,9 +33,27 @@ export class MemoryBroker extends EventEmitter implements Broker {
   /** Ids from before this broker existed come from another process's memory: it cannot vouch for what followed them. */
   private readonly bornAt = Date.now();
 
-  constructor(options: { history?: Partial<HistoryOptions> } = {}) {
+  /** Trims every channel by age now and then, so scopes nobody publishes to any more do not hold their history for ever. */
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: { history?: Partial<HistoryOptions>; sweepInterval?: number } = {}) {
     super();
     this.historyOptions = { ...DEFAULT_HISTORY, ...options.history };
+    const every = options.sweepInterval ?? Math.min(60_000, this.historyOptions.maxAgeMs);
+    this.sweepTimer = setInterval(() => this.sweep(), every);
+    this.sweepTimer.unref();
+  }
+
+  /** Trims each channel's history by age; a channel left empty keeps only its "trimmed through" mark. */
+  sweep(now = Date.now()): void {
+    for (const history of this.histories.values()) this.trim(history, now);
+  }
+
+  /** Events held in all histories (memory stays within historyMaxLength × scopes published to within historyMaxAge). */
+  get historySize(): number {
+    let total = 0;
+    for (const history of this.histories.values()) total += history.entries.length;
+    return total;
   }
 
   get ready(): boolean {
@@ -106,6 +124,7 @@ export class MemoryBroker extends EventEmitter implements Broker {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.sweepTimer);
     this.channelListeners.clear();
     this.histories.clear();
   }

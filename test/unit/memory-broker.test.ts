@@ -75,3 +75,16 @@ describe('memory broker history across restarts', () => {
     await after.close();
   });
 });
+
+describe('memory broker sweep', () => {
+  it('trims scopes nobody publishes to any more, and still knows that a resume from before is incomplete', async () => {
+    const broker = new MemoryBroker({ history: { maxAgeMs: 1000 } });
+    const first = await broker.publish('quiet', '{"n":0}');
+    await broker.publish('quiet', '{"n":1}');
+    assert.equal(broker.historySize, 2);
+    broker.sweep(Date.now() + 5000);
+    assert.equal(broker.historySize, 0);
+    assert.equal((await broker.history('quiet', first)).complete, false);
+    await broker.close();
+  });
+});
