@@ -19,6 +19,7 @@ async function main(): Promise<void> {
     port,
     host: env('HOST'),
     databaseUrl: env('DATABASE_URL'),
+    databaseSchema: env('DATABASE_SCHEMA'),
     redisUrl: env('REDIS_URL'),
     origins,
     secret: secretFromEnv(),

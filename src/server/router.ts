@@ -87,7 +87,11 @@ function isServer(value: unknown): value is UpgradeServer {
  * const server = https.createServer(tlsOptions, app);
  * router.attach(server);
  */
-export function atrRouter(atr: Atr = getAtr()): AtrRouter {
+export function atrRouter(atr: Atr = getAtr(), ...rest: unknown[]): AtrRouter {
+  if (rest.length > 0) {
+    // Options live on the Atr: a second argument would be silently ignored.
+    throw new AtrConfigError(codes.CONFIG_OPTION, 'atrRouter() takes one argument, an Atr; pass options to configure() or createAtr()');
+  }
   if (atr === null || typeof atr !== 'object' || typeof atr.channelOf !== 'function') {
     throw new AtrConfigError(codes.CONFIG_OPTION, 'atrRouter() takes an Atr (from configure() or createAtr()), or nothing for the configured one');
   }

@@ -408,4 +408,13 @@ describe('atrRouter', () => {
     });
     assert.throws(() => router.attach({} as any, '/ws'), { message: 'attach() takes an http.Server or https.Server' });
   });
+
+  it('refuses what is not an Atr, and a second argument it would otherwise ignore', () => {
+    assert.throws(() => atrRouter({} as never), { code: 'ATR_ERR_CONFIG_OPTION', message: 'atrRouter() takes an Atr (from configure() or createAtr()), or nothing for the configured one' });
+    const { atr } = makeAtr();
+    assert.throws(() => (atrRouter as (...args: unknown[]) => unknown)(atr, { allowedOrigins: ['https://a.example'] }), {
+      code: 'ATR_ERR_CONFIG_OPTION',
+      message: 'atrRouter() takes one argument, an Atr; pass options to configure() or createAtr()',
+    });
+  });
 });
