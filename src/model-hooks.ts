@@ -140,9 +140,30 @@ async function readByIds(cls: ModelClassLike, trx: unknown, rows: ModelLike[]): 
   const found = new Map<string, ModelLike>();
   const ids = rows.map((row) => row.$id()).filter((id) => id !== undefined && id !== null);
   if (ids.length === 0) return found;
+  const lean = cls as unknown as LeanModelClass;
+  if (typeof lean.idColumn === 'string' && typeof lean.tableName === 'string' && typeof lean.fromDatabaseJson === 'function') {
+    // A plain knex read: an Objection query costs more than the insert it follows
+    // (its builder, operations and hooks); fromDatabaseJson still runs the
+    // model's column mappers and $parseDatabaseJson.
+    const knex = (trx ?? lean.knex()) as (table: string) => { whereIn(column: string, values: unknown[]): PromiseLike<Record<string, unknown>[]> };
+    const raw = await read(knex(lean.tableName).whereIn(lean.idColumn, ids));
+    for (const data of raw) {
+      const row = lean.fromDatabaseJson(data);
+      found.set(idKeyOf(row), row);
+    }
+    return found;
+  }
   const fresh = (await read(cls.query(trx ?? undefined).findByIds(ids))) as ModelLike[];
   for (const row of fresh) found.set(idKeyOf(row), row);
   return found;
+}
+
+/** What a lean read-back needs of an Objection model class. */
+interface LeanModelClass {
+  tableName?: unknown;
+  idColumn?: unknown;
+  knex(): unknown;
+  fromDatabaseJson(json: Record<string, unknown>): ModelLike;
 }
 
 /**
