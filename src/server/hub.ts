@@ -160,19 +160,13 @@ export class Hub {
       this.batcher.add(channel, message);
       return;
     }
-    for (const reactor of entry.reactors) {
-      if (reactor.gates === undefined) reactor.deliver(message);
-      else reactor.deliverGated(channel, [message]);
-    }
+    for (const reactor of entry.reactors) reactor.receive(channel, message);
   }
 
   private deliverBatch(channel: string, batch: FrameBatch): void {
     const entry = this.entries.get(channel);
     if (!entry) return;
-    for (const reactor of entry.reactors) {
-      if (reactor.gates === undefined) reactor.deliverBatch(batch);
-      else reactor.deliverGated(channel, batch.messages);
-    }
+    for (const reactor of entry.reactors) reactor.deliverBatch(channel, batch);
   }
 
   private join(channel: string, reactor: Reactor): Promise<void> {

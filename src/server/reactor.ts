@@ -36,7 +36,7 @@ export class Reactor {
   /** Cleared when a ping goes out, set by any sign of life; still clear at the next sweep: terminated. */
   alive = true;
   /** Channel → gate, for the scopes being resumed (their live messages wait for the replay); undefined when none. */
-  gates: Map<string, ReplayGate> | undefined;
+  private gates: Map<string, ReplayGate> | undefined;
   /** Set when the reactor left the hub: nothing more is sent. */
   private left = false;
   private tokens: number;
@@ -82,14 +82,25 @@ export class Reactor {
     return false;
   }
 
+  /** A live message of one of its channels (fast path off): through the channel's replay gate while it has one. */
+  receive(channel: string, message: string): void {
+    const gate = this.gates?.get(channel);
+    if (gate) this.throughGate(channel, gate, [message]);
+    else this.deliver(message);
+  }
+
   /**
    * Delivers what one channel received in one turn (fast-send.ts): the
    * frames, built once for every socket, in one write when the socket
-   * allows it; otherwise message by message through deliver(). Anything
-   * that must see each message (a replay gate holding live messages) has to
-   * send this reactor down the deliver() path: check it at the top.
+   * allows it; otherwise message by message through deliver(). A channel
+   * being resumed sends each message through its replay gate instead.
    */
-  deliverBatch(batch: FrameBatch): void {
+  deliverBatch(channel: string, batch: FrameBatch): void {
+    const gate = this.gates?.get(channel);
+    if (gate) {
+      this.throughGate(channel, gate, batch.messages);
+      return;
+    }
     if (this.open) {
       const queued = this.socket.bufferedAmount;
       const bytes = batch.bytes;
@@ -110,13 +121,7 @@ export class Reactor {
     for (const message of batch.messages) this.deliver(message);
   }
 
-  /** Live messages of a channel whose scope is being resumed: through its gate. */
-  deliverGated(channel: string, messages: readonly string[]): void {
-    const gate = this.gates?.get(channel);
-    if (!gate) {
-      for (const message of messages) this.deliver(message);
-      return;
-    }
+  private throughGate(channel: string, gate: ReplayGate, messages: readonly string[]): void {
     for (const message of messages) gate.deliver(message);
     if (gate.done) this.retireGate(channel);
   }
