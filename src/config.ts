@@ -121,18 +121,11 @@ function isBroker(value: unknown): value is Broker {
     typeof b.unsubscribe === 'function' && typeof b.on === 'function';
 }
 
-/** A cluster URL lists several hosts (`redis+cluster://h1:7000,h2:7001`): each must parse. */
+/** Each host of the URL must parse; a cluster URL lists several (`redis+cluster://h1:7000,h2:7001`). */
 function redisUrlParses(url: string): boolean {
-  const scheme = url.slice(0, url.indexOf('://'));
-  const rest = url.slice(scheme.length + 3);
-  const at = rest.lastIndexOf('@', rest.indexOf('/') < 0 ? rest.length : rest.indexOf('/'));
-  const auth = at < 0 ? '' : rest.slice(0, at + 1);
-  const hostsAndPath = rest.slice(at + 1);
-  const slash = hostsAndPath.indexOf('/');
-  const hosts = slash < 0 ? hostsAndPath : hostsAndPath.slice(0, slash);
-  const path = slash < 0 ? '' : hostsAndPath.slice(slash);
-  if (hosts === '') return false;
-  return hosts.split(',').every((host) => URL.canParse(`redis://${auth}${host}${path}`));
+  const m = /^[a-z+]+:\/\/([^@/]*@)?([^/]*)(.*)$/.exec(url);
+  if (!m || m[2] === '') return false;
+  return m[2]!.split(',').every((host) => URL.canParse(`redis://${m[1] ?? ''}${host}${m[3]}`));
 }
 
 export function validateBrokerOption(broker: unknown): string | Broker {
