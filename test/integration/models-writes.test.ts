@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { Model, snakeCaseMappers } from 'objection';
+import { Publishable } from '../../src/publishable';
 import { createAtr } from '../../src/atr';
 import type { Atr } from '../../src/atr';
 import { silentLogger } from '../../src/logger';
@@ -53,6 +55,21 @@ for (const dialect of DIALECTS) {
       assert.ok(record.created_at, 'the database default created_at is in the record');
       assert.equal(event!.message.recordType, 'Post');
       assert.match(String(event!.message.occurredAt), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    });
+
+    it('reads inserted rows back through the model\'s column name mappers (camelCase records, database defaults included)', async () => {
+      class CamelPost extends Publishable(Model) {
+        static override tableName = models.Post.tableName;
+        static override resourceName = 'camel_post';
+        static override columnNameMappers = snakeCaseMappers();
+        static override atr = atr;
+      }
+      const [event] = await expectEvents(atr, () => CamelPost.bindKnex(db.knex).query().insert({ title: 'camel', organizationId: 7 } as never), [
+        { name: 'camel_post.created', scope: '', record: { title: 'camel', organizationId: 7, views: 0 } },
+      ]);
+      const record = event!.message.record as Record<string, unknown>;
+      assert.ok(record.createdAt, 'the database default, under its mapped name');
+      assert.equal('created_at' in record || 'organization_id' in record, false);
     });
 
     it('M3: publishes one post.destroyed per row of a bulk delete, each with its id', async () => {
