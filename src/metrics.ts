@@ -27,6 +27,7 @@ const HUB_COUNTERS: [keyof HubMetrics, string, string][] = [
   ['rateLimited', 'atr_rate_limited_total', 'Connections closed with 1008 for sending too many messages.'],
   ['clientErrors', 'atr_client_errors_total', 'Malformed or unknown client messages.'],
   ['subscribeFailures', 'atr_subscribe_failures_total', 'Broker subscriptions that failed.'],
+  ['replayed', 'atr_replayed_total', 'Events sent from the history to clients that resumed.'],
 ];
 
 /**

@@ -7,6 +7,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { createAtr } from '../../src/atr';
+import { createMetrics } from '../../src/metrics';
 import type { Atr } from '../../src/atr';
 import { silentLogger } from '../../src/logger';
 import { scopeKey } from '../../src/routing';
@@ -126,6 +127,10 @@ describe('resume (issue 7) on Redis', () => {
     assertExactly(got, pub.published);
     assert.ok(pub.published.length - 1 - lastSeenBeforeReconnect >= 50, 'at least 50 events were missed and replayed');
     assert.ok(app.router.hub.metrics.replayed >= 50);
+    const metrics = createMetrics(serverAtr, app.router.hub);
+    const replayed = Number(/^atr_replayed_total (\d+)$/m.exec(await metrics.render())?.[1]);
+    metrics.close();
+    assert.ok(replayed >= 50, `atr_replayed_total is ${replayed}`);
 
     await client.close();
     await proxy.close();
