@@ -1,7 +1,7 @@
 // Builds dist/: tsc (CommonJS + declarations), an ESM wrapper per entry so
 // the package loads from both `import` and `require`, and the browser client.
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,17 +23,13 @@ for (const entry of ['index', 'client/index', 'testing']) {
   );
 }
 
-const browserEntry = path.join(root, 'src/client/browser.ts');
-if (existsSync(browserEntry)) {
-  const esbuild = await import('esbuild');
-  await esbuild.build({
-    entryPoints: [browserEntry],
-    bundle: true,
-    format: 'iife',
-    globalName: 'AtrClient',
-    target: 'es2020',
-    platform: 'browser',
-    outfile: path.join(dist, 'client/atr-client.js'),
-    logLevel: 'warning',
-  });
-}
+// The browser bundle's esbuild options live in one file: the example app
+// bundles on the fly with the same ones (example-app/client-bundle.ts).
+const browser = JSON.parse(readFileSync(path.join(root, 'scripts/browser-bundle.json'), 'utf8'));
+const esbuild = await import('esbuild');
+await esbuild.build({
+  ...browser,
+  absWorkingDir: root,
+  outfile: path.join(dist, 'client/atr-client.js'),
+  logLevel: 'warning',
+});
