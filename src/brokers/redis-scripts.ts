@@ -22,10 +22,21 @@ local function trim(key, marker, maxLength, minid)
     redis.call('XTRIM', key, 'MAXLEN', maxLength)
   end
   if minid > 0 then
-    local old = redis.call('XREVRANGE', key, '(' .. string.format('%.0f', minid), '-', 'COUNT', 1)
-    if #old > 0 then
-      newest = old[1][1]
-      redis.call('XTRIM', key, 'MINID', string.format('%.0f', minid))
+    -- The oldest entries come first: walk them from the head, a page at a
+    -- time, up to the bound (XREVRANGE from the bound down scans the whole
+    -- stream: 150 us a publish on a full history). The bound is exclusive and
+    -- <ms>-0, exactly what XTRIM MINID removes.
+    local min = string.format('%.0f', minid) .. '-0'
+    local aged = nil
+    local page = redis.call('XRANGE', key, '-', '(' .. min, 'COUNT', 64)
+    while #page > 0 do
+      aged = page[#page][1]
+      if #page < 64 then break end
+      page = redis.call('XRANGE', key, '(' .. aged, '(' .. min, 'COUNT', 64)
+    end
+    if aged then
+      newest = aged
+      redis.call('XTRIM', key, 'MINID', min)
     end
   end
   if newest then redis.call('SET', marker, newest) end

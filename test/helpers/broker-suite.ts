@@ -132,6 +132,20 @@ export function brokerSuite(name: string, makeBroker: MakeBroker): void {
       assert.equal(after.complete, true);
     });
 
+    it('trims by age past more entries than one page and marks the newest it removed', async () => {
+      const broker = await make({ maxAgeMs: 300 });
+      const ch = channel();
+      const old: string[] = [];
+      for (let i = 0; i < 150; i++) old.push(await broker.publish(ch, `{"n":${i}}`));
+      await sleep(400);
+      const fresh = await broker.publish(ch, '{"n":"fresh"}');
+      // A reader at the newest aged-out entry missed nothing; one before it did.
+      assert.deepEqual(await broker.history(ch, old[149]!), { messages: [`{"id":"${fresh}","n":"fresh"}`], complete: true, lastId: fresh });
+      const behind = await broker.history(ch, old[148]!);
+      assert.equal(behind.complete, false);
+      assert.deepEqual(behind.messages, [`{"id":"${fresh}","n":"fresh"}`]);
+    });
+
     it('stops delivering after unsubscribe and lists only live subscriptions', async () => {
       const broker = await make();
       const a = channel();
