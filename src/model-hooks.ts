@@ -22,6 +22,7 @@ import { atrOf, modelConfig } from './model-config';
 import type { ModelConfig } from './model-config';
 import type { ModelLike } from './model-events';
 import { idKeyOf, rowEvent, updateEvents } from './model-events';
+import { requestReturnedRows, takeReturnedRows } from './model-returning';
 import { afterCommit, isTransaction } from './transactions';
 
 /** The part of Objection's StaticHookArguments we read. */
@@ -146,15 +147,20 @@ async function readByIds(cls: ModelClassLike, trx: unknown, rows: ModelLike[]): 
     // (its builder, operations and hooks); fromDatabaseJson still runs the
     // model's column mappers and $parseDatabaseJson.
     const knex = (trx ?? lean.knex()) as (table: string) => { whereIn(column: string, values: unknown[]): PromiseLike<Record<string, unknown>[]> };
-    const raw = await read(knex(lean.tableName).whereIn(lean.idColumn, ids));
-    for (const data of raw) {
-      const row = lean.fromDatabaseJson(data);
-      found.set(idKeyOf(row), row);
-    }
-    return found;
+    return rowsById(cls, await read(knex(lean.tableName).whereIn(lean.idColumn, ids)));
   }
   const fresh = (await read(cls.query(trx ?? undefined).findByIds(ids))) as ModelLike[];
   for (const row of fresh) found.set(idKeyOf(row), row);
+  return found;
+}
+
+/** Rows the database returned, as models, keyed by id. */
+function rowsById(cls: ModelClassLike, raw: Record<string, unknown>[]): Map<string, ModelLike> {
+  const found = new Map<string, ModelLike>();
+  for (const data of raw) {
+    const row = (cls as unknown as LeanModelClass).fromDatabaseJson(data);
+    found.set(idKeyOf(row), row);
+  }
   return found;
 }
 
@@ -197,13 +203,25 @@ function checkCount(atr: Atr, config: ModelConfig, args: HookArgs, announced: nu
   }
 }
 
+/** Asks the insert to return whole rows where the database can (see model-returning.ts). */
+export function onBeforeInsert(cls: ModelClassLike, args: HookArgs): void {
+  try {
+    if (!modelConfig(cls as never).actions.includes('created')) return;
+    requestReturnedRows(builderOf(args), cls as never);
+  } catch (err) {
+    // Not fatal: the after-insert hook reads the rows back instead.
+    atrFor(cls)?.reportError(err, { where: 'before insert', model: cls.name });
+  }
+}
+
 export function onAfterInsert(cls: ModelClassLike, args: HookArgs): Promise<void> {
   return guard(cls, args, 'after insert', async (atr, config) => {
+    const returned = takeReturnedRows(builderOf(args));
     if (!config.actions.includes('created')) return;
     const inserted = args.inputItems as ModelLike[];
     if (inserted.length === 0) return;
-    // Read back: the database fills defaults, generated columns and types.
-    const fresh = await readByIds(cls, args.transaction, inserted);
+    // The rows as stored: the database fills defaults, generated columns and types.
+    const fresh = returned ? rowsById(cls, returned) : await readByIds(cls, args.transaction, inserted);
     const rows = inserted.map((model) => fresh.get(idKeyOf(model)) ?? model);
     publishAfterCommit(atr, args.transaction, eventsOf(atr, config, rows, (row) => [rowEvent(config, 'created', row)]));
   });

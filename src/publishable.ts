@@ -15,7 +15,7 @@ import { AtrModelError, codes } from './errors';
 import type { PublishableOptions } from './model-config';
 import { describeModel, modelConfig } from './model-config';
 import type { HookArgs, ModelClassLike } from './model-hooks';
-import { onAfterDelete, onAfterInsert, onAfterUpdate, onBeforeDelete, onBeforeUpdate } from './model-hooks';
+import { onAfterDelete, onAfterInsert, onAfterUpdate, onBeforeDelete, onBeforeInsert, onBeforeUpdate } from './model-hooks';
 import type { RegisteredModel } from './registry';
 
 /** The statics Publishable adds (and reads) on a model class. */
@@ -35,7 +35,8 @@ const PUBLISHABLE = Symbol.for('atr.publishable');
  * `resourceName`, `publishableActions`, `publishedAttributes` (an allow-list
  * applied after `$formatJson`), `atr` (an Atr instance; default: `configure()`'s).
  * A subclass that overrides `beforeUpdate`, `afterUpdate`, `beforeDelete`,
- * `afterDelete` or `afterInsert` must call `super`.
+ * `afterDelete` or `afterInsert` must call `super` (`beforeInsert` should: without
+ * it, inserts are read back instead of returned).
  *
  * @example
  * class Post extends Publishable(Model) {
@@ -66,6 +67,12 @@ export function Publishable<M extends typeof Model>(Base: M): M & PublishableSta
 
     static atrDescribe(): RegisteredModel {
       return describeModel(this as never);
+    }
+
+    static override async beforeInsert(args: Args): Promise<unknown> {
+      const result = await super.beforeInsert(args);
+      onBeforeInsert(cls(this), hook(args));
+      return result;
     }
 
     static override async afterInsert(args: Args): Promise<unknown> {

@@ -1,0 +1,154 @@
+/**
+ * How Publishable learns an inserted row: from `INSERT … RETURNING *` where
+ * the database has it (PostgreSQL, SQLite through better-sqlite3), from a
+ * read-back where it does not (MariaDB) or where the query or the knex
+ * instance asks for something of its own. Either way the event carries the
+ * row as stored and the app's insert result is what Objection alone gives.
+ */
+import assert from 'node:assert/strict';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import Knex from 'knex';
+import { Model } from 'objection';
+import { createAtr } from '../../src/atr';
+import type { Atr } from '../../src/atr';
+import { silentLogger } from '../../src/logger';
+import { captureEvents } from '../../src/testing';
+import { DIALECTS, makeModels, openDatabase } from '../helpers/model-dialects';
+import type { Database } from '../helpers/model-dialects';
+
+/** The record of a captured model event. */
+function rec(published: { event: unknown }): Record<string, unknown> {
+  return (published.event as { record: Record<string, unknown> }).record;
+}
+
+function definedKeys(model: unknown): string[] {
+  return Object.entries(model as object).filter(([, value]) => value !== undefined).map(([key]) => key).sort();
+}
+
+const RETURNING: Record<string, boolean> = { sqlite: true, postgres: true, mariadb: false };
+
+/** The SQL statements a block sends through `knex`. */
+async function statementsOf(knex: Knex.Knex, block: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  const listener = (query: { sql: string }) => seen.push(query.sql);
+  knex.on('query', listener);
+  try {
+    await block();
+  } finally {
+    knex.off('query', listener);
+  }
+  return seen;
+}
+
+for (const dialect of DIALECTS) {
+  describe(`how inserted rows are learned on ${dialect}`, () => {
+    let db: Database;
+    let atr: Atr;
+    let models: ReturnType<typeof makeModels>;
+    const errors: Error[] = [];
+
+    before(async () => {
+      db = await openDatabase(dialect, 'atr_mrt');
+      atr = createAtr({ logger: silentLogger, onError: (err) => errors.push(err) });
+      models = makeModels(db, atr);
+    });
+    after(async () => {
+      await atr.close();
+      await db.close();
+    });
+    beforeEach(async () => {
+      await db.knex(models.Post.tableName).delete();
+      errors.length = 0;
+    });
+    afterEach(() => {
+      assert.deepEqual(errors.map((e) => e.message), [], 'errors were reported');
+    });
+
+    it(`${RETURNING[dialect] ? 'returns the row from the insert itself, with no read-back' : 'reads the row back (no RETURNING)'}; the event holds the database's defaults, the app's result only what Objection gives`, async () => {
+      const { Post } = models;
+      class PlainPost extends Model {
+        static override tableName = Post.tableName;
+      }
+      const plain = await PlainPost.query(db.knex).insert({ organization_id: 4, title: 'plain' });
+      let result: unknown;
+      const statements = await statementsOf(db.knex, async () => {
+        const { published } = await captureEvents(atr, async () => {
+          result = await Post.query().insert({ organization_id: 4, title: 'live' });
+        });
+        assert.equal(published.length, 1);
+        const record = rec(published[0]!);
+        assert.equal(record.title, 'live');
+        assert.equal(record.views, 0, 'the column default is in the event');
+        assert.ok(record.created_at, 'the timestamp default is in the event');
+        assert.equal(record.password_hash, undefined, '$formatJson still applies');
+      });
+      const inserts = statements.filter((sql) => /^insert/i.test(sql));
+      const selects = statements.filter((sql) => /^select/i.test(sql));
+      assert.equal(inserts.length, 1);
+      if (RETURNING[dialect]) {
+        assert.match(inserts[0]!, /returning \*/i);
+        assert.deepEqual(selects, [], 'no read-back');
+      } else {
+        assert.equal(selects.length, 1, 'one read-back');
+      }
+      // What the app gets back holds what a plain Objection insert holds: no columns added.
+      assert.deepEqual(definedKeys(result), definedKeys(plain));
+      assert.equal((result as { id: number }).id, (plain as unknown as { id: number }).id + 1);
+    });
+
+    it('leaves a query that asks for its own returning alone and still publishes the whole row', async () => {
+      const { Post } = models;
+      let result: unknown;
+      const statements = await statementsOf(db.knex, async () => {
+        const { published } = await captureEvents(atr, async () => {
+          result = await Post.query().insert({ organization_id: 5, title: 'own returning' }).returning('id');
+        });
+        assert.equal(published.length, 1);
+        assert.equal((rec(published[0]!)).views, 0);
+      });
+      assert.doesNotMatch(statements.find((sql) => /^insert/i.test(sql))!, /returning \*/i);
+      assert.equal(typeof (result as { id: unknown }).id, 'number');
+      assert.equal((result as { views?: unknown }).views, undefined);
+    });
+
+    it('publishes every row of a graph insert and of a transaction, in order, after the commit', async () => {
+      const { Post } = models;
+      const { published } = await captureEvents(atr, () =>
+        Post.transaction(async (trx) => {
+          await Post.query(trx).insert({ organization_id: 6, title: 'one' });
+          await Post.query(trx).insertGraph({ organization_id: 6, title: 'two', comments: [{ organization_id: 6, body: 'c' }] } as never);
+        }),
+      );
+      assert.deepEqual(
+        published.map((e) => `${e.name}:${String(rec(e).title ?? rec(e).body)}`),
+        ['post.created:one', 'post.created:two', 'comment.created:c'],
+      );
+      for (const event of published.filter((e) => e.name === 'post.created')) assert.equal(rec(event).views, 0);
+    });
+
+    it('reads the row back when a subclass beforeInsert skips super', async () => {
+      const { Post } = models;
+      class Careless extends Post {
+        static override async beforeInsert(): Promise<void> {}
+      }
+      const { published } = await captureEvents(atr, () => Careless.query().insert({ organization_id: 7, title: 'careless' }));
+      assert.equal(published.length, 1);
+      assert.equal(rec(published[0]!).views, 0);
+    });
+
+    it('reads the row back when knex post-processes responses (the ids Objection expects would change shape)', async () => {
+      const { Post } = models;
+      const renamed = Knex({ ...db.knex.client.config, postProcessResponse: (result: unknown) => result });
+      try {
+        const statements = await statementsOf(renamed, async () => {
+          const { published } = await captureEvents(atr, () => Post.query(renamed).insert({ organization_id: 8, title: 'post-processed' }));
+          assert.equal(published.length, 1);
+          assert.equal(rec(published[0]!).views, 0);
+        });
+        assert.doesNotMatch(statements.find((sql) => /^insert/i.test(sql))!, /returning \*/i);
+      } finally {
+        await renamed.destroy();
+      }
+    });
+  });
+}
