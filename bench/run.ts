@@ -26,6 +26,8 @@ import type { BenchEnv } from './session';
 
 interface Args {
   mode: Mode;
+  /** The results' file name: the mode's, with `-partial` when flags left something out. */
+  name: string;
   out: string;
   targets: TargetName[];
   only: Set<string>;
@@ -41,8 +43,11 @@ function parseArgs(argv: string[]): Args {
   const preset = argv.includes('--tiny') ? MODES.tiny : argv.includes('--quick') ? MODES.quick : MODES.full;
   const clients = value('--clients');
   const mode = clients ? { ...preset, clients: clients.split(',').map(Number) } : preset;
+  // A run that leaves part out is written beside the whole runs, never over them.
+  const partial = ['--only', '--targets', '--clients', '--no-fast-path'].some((flag) => argv.includes(flag));
   return {
     mode,
+    name: partial ? `${mode.name}-partial` : mode.name,
     out: path.resolve(value('--out') ?? path.join(__dirname, 'results')),
     // The full run also shows atr with its fast path off; --quick leaves it out to stay under two minutes.
     targets: (value('--targets') ?? (preset.name === 'full' ? 'floor,socketio,atr,atr-model,atr-nofast' : 'floor,socketio,atr,atr-model')).split(',') as TargetName[],
@@ -195,7 +200,7 @@ async function main(): Promise<void> {
   results.meta.loadavgAfter = os.loadavg();
   results.checks = checks(results);
   mkdirSync(args.out, { recursive: true });
-  const base = path.join(args.out, mode.name);
+  const base = path.join(args.out, args.name);
   writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(`${base}.md`, markdown(results));
   writeFileSync(`${base}.svg`, chart(results));
