@@ -4,7 +4,7 @@
  * page live, never on Carol's; Carol cannot open Acme's websocket.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +19,7 @@ import { silentLogger } from '../../src/logger';
 import { getHub } from '../../src/index';
 
 const SECRET = 'e2e secret';
+const CHROMIUM = process.env.ATR_CHROMIUM || '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe('example app in the browser', () => {
@@ -55,9 +56,12 @@ describe('example app in the browser', () => {
   const notReloaded = (page: Page) => page.evaluate(() => (window as unknown as { noReload?: boolean }).noReload === true);
 
   before(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`Chromium is not at ${CHROMIUM}: install Debian's (apt-get install -y chromium; .ci/run does) or set ATR_CHROMIUM to its path`);
+    }
     dir = mkdtempSync(path.join(os.tmpdir(), 'atr-e2e-'));
     app = await createExampleApp({ port: 0, databaseUrl: path.join(dir, 'example.sqlite3'), logger: silentLogger, secret: SECRET });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
     pages.alice = await signIn('alice@acme.test');
     pages.bob = await signIn('bob@acme.test');
     pages.carol = await signIn('carol@globex.test');
