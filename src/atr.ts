@@ -14,6 +14,15 @@ import { DefaultEventSerializer, stringifyEventBody } from './event';
 import { AtrError, AtrSerializeError, codes } from './errors';
 import { assertScope, channelOf, eventNameProblem, routingKeyOf } from './routing';
 
+/** Most events one flush takes: what a loop that never yields holds before they go out. */
+const BATCH = 64;
+
+interface Queued {
+  event: ModelEvent | DataEvent;
+  resolve(id: string): void;
+  reject(error: unknown): void;
+}
+
 export interface PublishInput {
   /** The scope, built with scopeKey(): `organization.7`; omit or '' for the root scope. */
   scope?: string;
@@ -34,6 +43,9 @@ export class Atr extends EventEmitter {
   private connecting: Promise<void> | undefined;
   /** The tail of the publish chain: events leave in the order they were handed in. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** Events handed in since the last flush. */
+  private queue: Queued[] = [];
+  private flushTimer: NodeJS.Immediate | undefined;
   private pendingCount = 0;
   private closed = false;
   /** Things to close with the Atr (hubs, servers), registered by the server side. */
@@ -108,34 +120,24 @@ export class Atr extends EventEmitter {
   }
 
   /**
-   * The pipeline every event goes through: serialize now (the serializer may
-   * be async and slow), publish in hand-in order. Rejects when the event is
-   * lost; the error is reported either way.
+   * The pipeline every event goes through. Events are queued in hand-in
+   * order and leave in batches: once per event-loop turn (setImmediate), or
+   * at once when BATCH are waiting. So the write that handed an event in
+   * returns before the event is serialized and sent, and that work overlaps
+   * the app's next database round trip instead of adding to it; a loop that
+   * never yields (synchronous SQLite) still publishes every BATCH events.
+   * Resolves to the event id; rejects when the event is lost (the error is
+   * reported either way).
    */
   publishEvent(event: ModelEvent | DataEvent): Promise<string> {
     if (this.closed) return Promise.reject(new AtrError(codes.BROKER_CLOSED, 'This atr instance is closed'));
     this.pendingCount++;
-    const body = this.serialize(event);
-    // Serializing starts now and may fail before the chain reaches it: that
-    // failure is handled below, in order, not as an unhandled rejection.
-    body.catch(() => undefined);
-    // The chain waits for each event's body and for the broker call to be
-    // issued, not for the broker's answer: a broker keeps the order of the
-    // commands it was given, so publishes pipeline instead of paying one
-    // round trip each.
-    const issued = this.tail.then(async () => {
-      const text = await body;
-      if (!this.brokerInstance?.ready) await this.connect();
-      return { text, reply: this.broker.publish(this.channelOf(event.scope), text) };
+    const queued = new Promise<string>((resolve, reject) => {
+      this.queue.push({ event, resolve, reject });
     });
-    this.tail = issued.catch(() => undefined);
-    const run = issued.then(async ({ text, reply }) => {
-      const id = await reply;
-      event.id = id;
-      this.emit('published', event, text);
-      return id;
-    });
-    return run.then(
+    if (this.queue.length >= BATCH) this.flush();
+    else if (!this.flushTimer) this.flushTimer = setImmediate(this.flushSoon);
+    return queued.then(
       (id) => {
         this.pendingCount--;
         return id;
@@ -145,6 +147,69 @@ export class Atr extends EventEmitter {
         this.reportError(err, { where: 'publish', event: event.name, routingKey: event.routingKey });
         this.emit('dropped', event, err);
         throw err;
+      },
+    );
+  }
+
+  private readonly flushSoon = (): void => {
+    this.flushTimer = undefined;
+    this.flush();
+  };
+
+  /** Serializes the queued events and hands them to the broker, after the batches before them. */
+  private flush(): void {
+    if (this.flushTimer) {
+      clearImmediate(this.flushTimer);
+      this.flushTimer = undefined;
+    }
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    // Serializing starts now (a serializer may be async and slow) and may fail
+    // before the chain reaches it: that is handled below, in order.
+    const bodies = batch.map((item) => this.serialize(item.event));
+    for (const body of bodies) body.catch(() => undefined);
+    // The chain waits for each batch's bodies and for its broker calls to be
+    // issued, not for the broker's answers: a broker keeps the order of the
+    // commands it was given, so publishes pipeline instead of paying one
+    // round trip each.
+    const issued = this.tail.then(async () => {
+      const texts = await Promise.allSettled(bodies);
+      if (!this.brokerInstance?.ready) await this.connect();
+      const sent: Array<{ text: string; reply: Promise<string> } | undefined> = [];
+      const ready: Array<{ index: number; channel: string; body: string }> = [];
+      texts.forEach((text, index) => {
+        if (text.status === 'fulfilled') ready.push({ index, channel: this.channelOf(batch[index]!.event.scope), body: text.value });
+      });
+      const broker = this.broker;
+      if (broker.publishMany && ready.length > 1) {
+        const replies = broker.publishMany(ready);
+        ready.forEach(({ index, body }, k) => {
+          sent[index] = { text: body, reply: replies.then((ids) => (ids[k] instanceof Error ? Promise.reject(ids[k]) : String(ids[k]))) };
+        });
+      } else {
+        for (const { index, channel, body } of ready) sent[index] = { text: body, reply: broker.publish(channel, body) };
+      }
+      return batch.map((_item, index) => sent[index]);
+    });
+    this.tail = issued.catch(() => undefined);
+    issued.then(
+      (sent) => {
+        sent.forEach((one, i) => {
+          const item = batch[i]!;
+          if (!one) {
+            bodies[i]!.catch(item.reject);
+            return;
+          }
+          one.reply.then((id) => {
+            item.event.id = id;
+            this.emit('published', item.event, one.text);
+            item.resolve(id);
+          }, item.reject);
+        });
+      },
+      (err: unknown) => {
+        for (const item of batch) item.reject(err);
       },
     );
   }
@@ -180,7 +245,11 @@ export class Atr extends EventEmitter {
   /** Waits for pending publishes, closes servers and the broker. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.tail;
+    // Events handed in while the last batches go out go out too.
+    do {
+      this.flush();
+      await this.tail;
+    } while (this.queue.length > 0);
     this.closed = true;
     for (const closer of [...this.closers]) {
       try {

@@ -42,6 +42,12 @@ export interface Broker extends EventEmitter {
    * to the id it was given. The delivered message is composeMessage(id, body).
    */
   publish(channel: string, body: string): Promise<string>;
+  /**
+   * Optional: publishes several events in one call, in order, with what
+   * `publish` would give for each: its id, or the Error that lost it. Rejects
+   * only when none went out. atr uses it for events handed in together.
+   */
+  publishMany?(items: Array<{ channel: string; body: string }>): Promise<Array<string | Error>>;
   /** Starts delivering the channel's messages to `listener` (one per channel). */
   subscribe(channel: string, listener: MessageListener): Promise<void>;
   unsubscribe(channel: string): Promise<void>;

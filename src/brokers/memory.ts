@@ -64,6 +64,10 @@ export class MemoryBroker extends EventEmitter implements Broker {
     if (this.closed) throw new AtrBrokerError(codes.BROKER_CLOSED, 'The memory broker is closed');
   }
 
+  async publishMany(items: Array<{ channel: string; body: string }>): Promise<Array<string | Error>> {
+    return Promise.all(items.map(({ channel, body }) => this.publish(channel, body).catch((err: Error) => err)));
+  }
+
   async publish(channel: string, body: string): Promise<string> {
     if (this.closed) throw new AtrBrokerError(codes.BROKER_CLOSED, 'The memory broker is closed');
     const history = this.historyOf(channel);

@@ -14,7 +14,7 @@ import { composeMessage, formatEventId } from '../event';
 import { AtrBrokerError, AtrConfigError, codes } from '../errors';
 import type { Logger } from '../logger';
 import type { Script } from './redis-scripts';
-import { eventIdOfStreamId, historyKeyOf, historyScript, publishScript, streamIdOfEventId, trimMarkerKeyOf } from './redis-scripts';
+import { eventIdOfStreamId, historyKeyOf, historyScript, publishManyScript, publishScript, streamIdOfEventId, trimMarkerKeyOf } from './redis-scripts';
 import { DEFAULT_HISTORY } from './memory';
 
 export interface RedisBrokerTuning {
@@ -165,6 +165,42 @@ export abstract class RedisBrokerBase extends EventEmitter implements Broker {
       throw new AtrBrokerError(codes.BROKER_PUBLISH, `Publishing on ${channel} failed: ${(err as Error).message}`, { cause: err });
     }
   }
+
+  /**
+   * One script call for many events: the per-call work of the client and of
+   * Redis (encoding, a reply, a promise) is paid once, not per event. Only
+   * where every key may meet in one script (a single Redis, see `batches`).
+   */
+  async publishMany(items: Array<{ channel: string; body: string }>): Promise<Array<string | Error>> {
+    if (!this.batches || items.length === 1) {
+      return Promise.all(items.map(({ channel, body }) => this.publish(channel, body).catch((err: Error) => err)));
+    }
+    if (this.closed) throw new AtrBrokerError(codes.BROKER_CLOSED, `The ${this.kind} broker is closed`);
+    if (!this.ready) throw this.downError();
+    const keys: string[] = [];
+    const bodies: string[] = [];
+    for (const { channel, body } of items) {
+      const wire = this.wireChannel(channel);
+      keys.push(historyKeyOf(wire), trimMarkerKeyOf(wire), wire);
+      bodies.push(body);
+    }
+    const { maxLength, maxAgeMs } = this.historyOptions;
+    let reply: unknown;
+    try {
+      reply = await this.runScript(publishManyScript, keys, [String(maxLength), String(maxAgeMs), this.publishCommand, ...bodies]);
+    } catch (err) {
+      throw new AtrBrokerError(codes.BROKER_PUBLISH, `Publishing ${items.length} events failed: ${(err as Error).message}`, { cause: err });
+    }
+    const ids = reply as unknown[];
+    return items.map(({ channel }, i) => {
+      const id = String(ids[i]);
+      if (!id.startsWith('!')) return id;
+      return new AtrBrokerError(codes.BROKER_PUBLISH, `Publishing on ${channel} failed: ${id.slice(1)}`);
+    });
+  }
+
+  /** Whether publishMany may put any channels into one script call. */
+  protected readonly batches: boolean = false;
 
   async subscribe(channel: string, listener: MessageListener): Promise<void> {
     if (this.closed) throw new AtrBrokerError(codes.BROKER_CLOSED, `The ${this.kind} broker is closed`);

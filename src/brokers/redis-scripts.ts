@@ -45,24 +45,48 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
+// Appends one body to a history stream, trims it, publishes the composed
+// message on the channel and returns the event id.
+const PUBLISH_ONE = `
+local function publish(history, marker, channel, body, maxLength, maxAge, command)
+  local sid = redis.call('XADD', history, '*', 'b', body)
+  trim(history, marker, maxLength, now - maxAge)
+  -- A scope that goes quiet frees its keys once its events are long past their age.
+  local ttl = string.format('%.0f', 2 * maxAge + 3600000)
+  redis.call('PEXPIRE', history, ttl)
+  redis.call('PEXPIRE', marker, ttl)
+  local dash = string.find(sid, '-', 1, true)
+  local id = string.sub(sid, 1, dash - 1) .. '-' .. string.format('%06d', tonumber(string.sub(sid, dash + 1)))
+  local message
+  if body == '{}' then message = '{"id":"' .. id .. '"}'
+  else message = '{"id":"' .. id .. '",' .. string.sub(body, 2) end
+  redis.call(command, channel, message)
+  return id
+end
+`;
+
 // KEYS[1] history stream, KEYS[2] trim marker, KEYS[3] channel (all declared, one hash tag:
 // a cluster routes them to one slot). ARGV[1] body, ARGV[2] max length, ARGV[3] max age ms,
 // ARGV[4] PUBLISH or SPUBLISH.
-export const PUBLISH_SCRIPT = TRIM + `
-local sid = redis.call('XADD', KEYS[1], '*', 'b', ARGV[1])
-trim(KEYS[1], KEYS[2], tonumber(ARGV[2]), now - tonumber(ARGV[3]))
--- A scope that goes quiet frees its keys once its events are long past their age.
-local ttl = string.format('%.0f', 2 * tonumber(ARGV[3]) + 3600000)
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
-local dash = string.find(sid, '-', 1, true)
-local id = string.sub(sid, 1, dash - 1) .. '-' .. string.format('%06d', tonumber(string.sub(sid, dash + 1)))
-local body = ARGV[1]
-local message
-if body == '{}' then message = '{"id":"' .. id .. '"}'
-else message = '{"id":"' .. id .. '",' .. string.sub(body, 2) end
-redis.call(ARGV[4], KEYS[3], message)
-return id
+export const PUBLISH_SCRIPT = TRIM + PUBLISH_ONE + `
+return publish(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+`;
+
+// Many events in one call (a single Redis; a cluster would need one slot). KEYS: history,
+// marker, channel of each event in turn. ARGV[1] max length, ARGV[2] max age ms, ARGV[3]
+// PUBLISH, ARGV[4..] the bodies. Returns one id per event, or '!' and the error of an event
+// that failed: the events before it are published, so they must not be reported lost.
+export const PUBLISH_MANY_SCRIPT = TRIM + PUBLISH_ONE + `
+local maxLength, maxAge = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out = {}
+for i = 4, #ARGV do
+  local k = (i - 4) * 3
+  local ok, id = pcall(publish, KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[i], maxLength, maxAge, ARGV[3])
+  if ok then out[#out + 1] = id
+  elseif type(id) == 'table' and id.err then out[#out + 1] = '!' .. id.err
+  else out[#out + 1] = '!' .. tostring(id) end
+end
+return out
 `;
 
 // KEYS[1] history stream, KEYS[2] trim marker. ARGV[1] exclusive start stream id, ARGV[2]
@@ -94,6 +118,7 @@ function script(source: string): Script {
 }
 
 export const publishScript = script(PUBLISH_SCRIPT);
+export const publishManyScript = script(PUBLISH_MANY_SCRIPT);
 export const historyScript = script(HISTORY_SCRIPT);
 
 /** `1764780000000-5` (a stream id) → `1764780000000-000005` (an event id). */

@@ -9,7 +9,7 @@ import { AtrConfigError, codes } from '../errors';
 import { RedisBrokerBase, backoff } from './redis-base';
 import type { RedisBrokerBaseOptions } from './redis-base';
 import { RedisConnection } from './redis-connection';
-import { historyScript, publishScript } from './redis-scripts';
+import { historyScript, publishManyScript, publishScript } from './redis-scripts';
 
 export interface RedisBrokerOptions extends RedisBrokerBaseOptions {
   /** `redis://[[user]:password@]host[:port][/db]` or `rediss://…` (TLS). */
@@ -25,6 +25,7 @@ export interface RedisBrokerOptions extends RedisBrokerBaseOptions {
 export class RedisBroker extends RedisBrokerBase {
   readonly kind = 'redis';
   protected readonly publishCommand = 'PUBLISH';
+  protected override readonly batches = true;
   private readonly publisher: RedisConnection;
   private readonly subscriber: RedisConnection;
   private running = false;
@@ -118,7 +119,7 @@ export class RedisBroker extends RedisBrokerBase {
     const client = this.publisher.client;
     if (!client) return;
     try {
-      for (const script of [publishScript, historyScript]) await client.sendCommand(['SCRIPT', 'LOAD', script.source]);
+      for (const script of [publishScript, publishManyScript, historyScript]) await client.sendCommand(['SCRIPT', 'LOAD', script.source]);
     } catch (err) {
       this.logger.warn({ broker: this.kind, err }, 'atr: loading the Lua scripts failed; EVAL is used instead');
     }

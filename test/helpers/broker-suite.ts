@@ -132,6 +132,29 @@ export function brokerSuite(name: string, makeBroker: MakeBroker): void {
       assert.equal(after.complete, true);
     });
 
+    it('publishes many events in one call, in order, each with its own id, delivered and kept as one by one', async () => {
+      const broker = await make();
+      assert.equal(typeof broker.publishMany, 'function');
+      const a = channel();
+      const b = channel();
+      const gotA = collector();
+      const gotB = collector();
+      await broker.subscribe(a, gotA.listener);
+      await broker.subscribe(b, gotB.listener);
+      const before = await broker.publish(a, '{"n":"before"}');
+      const items = [0, 1, 2, 3, 4, 5].map((n) => ({ channel: n % 2 === 0 ? a : b, body: `{"n":${n}}` }));
+      const ids = await broker.publishMany!(items);
+      for (const id of ids) assert.equal(typeof id, 'string', String(id));
+      const [idsA, idsB] = [ids.filter((_, i) => i % 2 === 0) as string[], ids.filter((_, i) => i % 2 === 1) as string[]];
+      assert.ok(compareEventIds(before, idsA[0]!) < 0 && compareEventIds(idsA[0]!, idsA[1]!) < 0 && compareEventIds(idsA[1]!, idsA[2]!) < 0, idsA.join(' '));
+      await gotA.until(4);
+      await gotB.until(3);
+      assert.deepEqual(gotA.messages.slice(1), idsA.map((id, k) => `{"id":"${id}","n":${2 * k}}`));
+      assert.deepEqual(gotB.messages, idsB.map((id, k) => `{"id":"${id}","n":${2 * k + 1}}`));
+      assert.deepEqual((await broker.history(a, before)).messages, gotA.messages.slice(1));
+      assert.equal(await broker.position(b), idsB[2]);
+    });
+
     it('trims by age past more entries than one page and marks the newest it removed', async () => {
       const broker = await make({ maxAgeMs: 300 });
       const ch = channel();

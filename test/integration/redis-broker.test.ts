@@ -48,6 +48,39 @@ describe('Redis broker', () => {
     }
   });
 
+  it('publishes a batch in one script call and loses only the event Redis refused, publishing those around it', async () => {
+    const broker = new RedisBroker({ url: REDIS_URL });
+    const raw = createClient({ url: REDIS_URL });
+    await Promise.all([broker.connect(), raw.connect()]);
+    try {
+      const good = `atr-redis-test:{organization.batch${Date.now()}}`;
+      const broken = `atr-redis-test:{organization.broken${Date.now()}}`;
+      // The history key of `broken` holds a string: XADD answers WRONGTYPE.
+      await raw.set(`${broken}:history`, 'not a stream');
+      const got: string[] = [];
+      await broker.subscribe(good, (m) => got.push(m));
+      await raw.sendCommand(['CONFIG', 'RESETSTAT']);
+      const ids = await broker.publishMany([
+        { channel: good, body: '{"n":1}' },
+        { channel: broken, body: '{"n":2}' },
+        { channel: good, body: '{"n":3}' },
+      ]);
+      const stats = String(await raw.sendCommand(['INFO', 'commandstats']));
+      assert.match(stats, /cmdstat_evalsha:calls=1,/, 'one script call for the batch');
+      assert.equal(typeof ids[0], 'string');
+      assert.ok(ids[1] instanceof Error);
+      assert.equal((ids[1] as Error & { code?: string }).code, 'ATR_ERR_BROKER_PUBLISH');
+      assert.match((ids[1] as Error).message, /WRONGTYPE/);
+      assert.equal(typeof ids[2], 'string');
+      const deadline = Date.now() + 2000;
+      while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(got, [`{"id":"${ids[0]}","n":1}`, `{"id":"${ids[2]}","n":3}`]);
+    } finally {
+      await raw.close();
+      await broker.close();
+    }
+  });
+
   it('keeps one Redis subscription per channel however often it is subscribed', async () => {
     const broker = new RedisBroker({ url: REDIS_URL });
     const raw = createClient({ url: REDIS_URL });

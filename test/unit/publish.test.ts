@@ -97,6 +97,74 @@ describe('publish()', () => {
     await atr.close();
   });
 
+  describe('batches', () => {
+    /** A broker that records what it is handed; publishMany refuses bodies with "refuse". */
+    class RecordingBroker extends EventEmitter {
+      kind = 'recording';
+      ready = true;
+      batches: string[][] = [];
+      seq = 0;
+      async connect() {}
+      async publish(_channel: string, body: string): Promise<string> {
+        this.batches.push([body]);
+        return `1-${String(++this.seq).padStart(6, '0')}`;
+      }
+      async publishMany(items: Array<{ channel: string; body: string }>): Promise<Array<string | Error>> {
+        this.batches.push(items.map((i) => i.body));
+        return items.map((i) => (i.body.includes('refuse') ? new Error('refused by the broker') : `1-${String(++this.seq).padStart(6, '0')}`));
+      }
+      async subscribe() {}
+      async unsubscribe() {}
+      subscriptions() { return []; }
+      async history() { return { messages: [], complete: true, lastId: '0-000000' }; }
+      async position() { return '0-000000'; }
+      async close() {}
+    }
+    const nOf = (body: string) => (JSON.parse(body) as { data: { n: number } }).data.n;
+
+    it('hands the events of one turn to the broker in one call, in order, at most 64 at a time, and every 64 in a loop that never yields', async () => {
+      const broker = new RecordingBroker();
+      const atr = createAtr({ logger: silentLogger, broker: broker as unknown as Broker });
+      const all: Promise<string>[] = [];
+      // Awaiting only microtasks, as an insert loop on synchronous SQLite does: no turn ends.
+      for (let n = 0; n < 130; n++) {
+        all.push(atr.publish({ name: 'x.y', data: { n } }));
+        await Promise.resolve();
+      }
+      for (let i = 0; i < 20; i++) await Promise.resolve();
+      assert.deepEqual(broker.batches.map((b) => b.length), [64, 64], 'two full batches went out before the turn ended');
+      const ids = await Promise.all(all);
+      assert.deepEqual(broker.batches.map((b) => b.length), [64, 64, 2]);
+      assert.deepEqual(broker.batches.flat().map(nOf), [...Array(130).keys()]);
+      assert.deepEqual(ids, [...ids].sort(), 'ids resolve in hand-in order');
+      await atr.close();
+    });
+
+    it('loses only the event the broker refused within a batch: it rejects, is reported and dropped; the rest resolve', async () => {
+      const broker = new RecordingBroker();
+      const errors: string[] = [];
+      const atr = createAtr({ logger: silentLogger, broker: broker as unknown as Broker, onError: (e) => errors.push(e.message) });
+      const dropped: string[] = [];
+      atr.on('dropped', (event: { data: { tag: string } }) => dropped.push(event.data.tag));
+      const results = await Promise.allSettled(['a', 'refuse', 'c'].map((tag) => atr.publish({ name: 'x.y', data: { tag } })));
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.equal(broker.batches.length, 1);
+      assert.deepEqual(errors, ['refused by the broker']);
+      assert.deepEqual(dropped, ['refuse']);
+      await atr.close();
+    });
+
+    it('sends what was handed in before close() resolves', async () => {
+      const broker = new RecordingBroker();
+      const atr = createAtr({ logger: silentLogger, broker: broker as unknown as Broker });
+      const handed = [1, 2, 3].map((n) => atr.publish({ name: 'x.y', data: { n } }));
+      await atr.close();
+      assert.deepEqual(broker.batches.flat().map(nOf), [1, 2, 3]);
+      assert.equal((await Promise.all(handed)).length, 3);
+      await assert.rejects(atr.publish({ name: 'x.y' }), { code: 'ATR_ERR_BROKER_CLOSED' });
+    });
+  });
+
   it('uses the instance set by configure() and says so when there is none', async () => {
     resetDefaultAtr();
     assert.throws(() => getAtr(), { code: 'ATR_ERR_NOT_CONFIGURED' });
