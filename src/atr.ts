@@ -33,9 +33,10 @@ export interface PublishInput {
 }
 
 /**
- * Events an Atr emits: `published` (event, message) after the broker took an
- * event, `dropped` (event, error) when an event was lost, `error` is never
- * emitted (errors go to the logger and `onError`).
+ * Events an Atr emits: `queued` (event) when an event is handed in,
+ * `published` (event, message) after the broker took it, `dropped` (event,
+ * error) when it was lost; `error` is never emitted (errors go to the logger
+ * and `onError`).
  */
 export class Atr extends EventEmitter {
   readonly options: ResolvedOptions;
@@ -132,6 +133,7 @@ export class Atr extends EventEmitter {
   publishEvent(event: ModelEvent | DataEvent): Promise<string> {
     if (this.closed) return Promise.reject(new AtrError(codes.BROKER_CLOSED, 'This atr instance is closed'));
     this.pendingCount++;
+    this.emit('queued', event);
     const queued = new Promise<string>((resolve, reject) => {
       this.queue.push({ event, resolve, reject });
     });
@@ -203,7 +205,12 @@ export class Atr extends EventEmitter {
           }
           one.reply.then((id) => {
             item.event.id = id;
-            this.emit('published', item.event, one.text);
+            try {
+              this.emit('published', item.event, one.text);
+            } catch (err) {
+              // The event went out: a listener's bug is reported, not a lost event.
+              this.reportError(err, { where: 'published listener', event: item.event.name });
+            }
             item.resolve(id);
           }, item.reject);
         });

@@ -47,7 +47,9 @@ export interface CaptureResult<T> {
 
 /**
  * Runs `block`, waits until its events have left the pipeline, and returns
- * what was published and dropped meanwhile.
+ * the events handed in from the block's start on (its own, and those its
+ * transactions handed in at commit) that were published or dropped; an
+ * event an earlier write handed in is left out even if it leaves meanwhile.
  *
  * @example
  * const { published } = await captureEvents(atr, () => Post.query().insert({ title: 'Hi', organization_id: 7 }));
@@ -55,7 +57,12 @@ export interface CaptureResult<T> {
 export async function captureEvents<T>(atr: Atr, block: () => T | Promise<T>, options: CaptureOptions = {}): Promise<CaptureResult<T>> {
   const published: PublishedEvent[] = [];
   const dropped: Array<{ event: AtrEvent; error: Error }> = [];
+  // Only events handed in from now on: one handed in by an earlier write may
+  // still be on its way out (events leave in batches, after the turn).
+  const ours = new WeakSet<AtrEvent>();
+  const onQueued = (event: AtrEvent) => ours.add(event);
   const onPublished = (event: AtrEvent, text: string) => {
+    if (!ours.has(event)) return;
     let message: Record<string, unknown> = {};
     try {
       message = JSON.parse(text) as Record<string, unknown>;
@@ -64,7 +71,10 @@ export async function captureEvents<T>(atr: Atr, block: () => T | Promise<T>, op
     }
     published.push({ name: event.name, scope: event.scope, routingKey: event.routingKey, message, event });
   };
-  const onDropped = (event: AtrEvent, error: Error) => dropped.push({ event, error });
+  const onDropped = (event: AtrEvent, error: Error) => {
+    if (ours.has(event)) dropped.push({ event, error });
+  };
+  atr.on('queued', onQueued);
   atr.on('published', onPublished);
   atr.on('dropped', onDropped);
   try {
@@ -72,6 +82,7 @@ export async function captureEvents<T>(atr: Atr, block: () => T | Promise<T>, op
     await settled(atr, options);
     return { result, published, dropped };
   } finally {
+    atr.off('queued', onQueued);
     atr.off('published', onPublished);
     atr.off('dropped', onDropped);
   }

@@ -126,6 +126,24 @@ for (const dialect of DIALECTS) {
       for (const event of published.filter((e) => e.name === 'post.created')) assert.equal(rec(event).views, 0);
     });
 
+    it('publishes the row of a relation insert and of insertAndFetch, and gives the app what Objection gives', async () => {
+      const { Post, Comment } = models;
+      const post = await Post.query().insert({ organization_id: 9, title: 'parent' });
+      const { published, result } = await captureEvents(atr, async () => {
+        const comment = await post.$relatedQuery('comments').insert({ organization_id: 9, body: 'related' } as never);
+        const fetched = await Post.query().insertAndFetch({ organization_id: 9, title: 'fetched' });
+        return { comment, fetched };
+      });
+      assert.deepEqual(published.map((e) => e.name), ['comment.created', 'post.created']);
+      assert.equal(rec(published[0]!).post_id, post.id);
+      assert.equal(rec(published[0]!).body, 'related');
+      assert.equal(rec(published[1]!).views, 0);
+      assert.equal((result.comment as unknown as { post_id: number }).post_id, post.id);
+      assert.equal(result.fetched.views, 0, 'insertAndFetch still fetches the whole row');
+      assert.equal(result.fetched.title, 'fetched');
+      await db.knex(Comment.tableName).delete();
+    });
+
     it('reads the row back when a subclass beforeInsert skips super', async () => {
       const { Post } = models;
       class Careless extends Post {

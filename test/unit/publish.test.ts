@@ -154,6 +154,28 @@ describe('publish()', () => {
       await atr.close();
     });
 
+    it('reports a published listener that throws and still resolves the event, with no unhandled rejection', async () => {
+      const broker = new RecordingBroker();
+      const errors: Array<[string, unknown]> = [];
+      const atr = createAtr({ logger: silentLogger, broker: broker as unknown as Broker, onError: (e, ctx) => errors.push([e.message, ctx.where]) });
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        atr.on('published', () => {
+          throw new Error('listener bug');
+        });
+        const ids = await Promise.all([atr.publish({ name: 'x.y' }), atr.publish({ name: 'x.z' })]);
+        assert.equal(ids.length, 2);
+        await new Promise((r) => setTimeout(r, 10));
+        assert.deepEqual(errors, [['listener bug', 'published listener'], ['listener bug', 'published listener']]);
+        assert.deepEqual(unhandled, []);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+        await atr.close();
+      }
+    });
+
     it('sends what was handed in before close() resolves', async () => {
       const broker = new RecordingBroker();
       const atr = createAtr({ logger: silentLogger, broker: broker as unknown as Broker });

@@ -48,6 +48,13 @@ describe('atr/testing', () => {
     await expectNoEvents(atr, () => undefined, { settle: 10 });
   });
 
+  it('leaves out an event handed in before the block, though it leaves the pipeline during it', async () => {
+    const earlier = atr.publish({ name: 'earlier.event' });
+    const { published } = await captureEvents(atr, () => atr.publish({ name: 'block.event' }));
+    assert.deepEqual(published.map((p) => p.name), ['block.event']);
+    await earlier;
+  });
+
   it('captureEvents returns the block result and the dropped events with their errors', async () => {
     const failing = createAtr({ logger: silentLogger, eventSerializer: class { toJSON() { throw new Error('no'); } } });
     try {
