@@ -3,13 +3,17 @@
  * the tables of the model tests under a per-file prefix, and a factory of
  * fresh Publishable model classes bound to one database and one Atr.
  */
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after, afterEach, before, beforeEach } from 'node:test';
 import Knex from 'knex';
 import type { Knex as KnexType } from 'knex';
 import { Model } from 'objection';
+import { createAtr } from '../../src/atr';
 import type { Atr } from '../../src/atr';
+import { silentLogger } from '../../src/logger';
 import { Publishable } from '../../src/publishable';
 import { MYSQL_URL, POSTGRES_URL, requireMariadb, requirePostgres } from './services';
 
@@ -181,4 +185,43 @@ export function makeModels(db: Database, atr: Atr) {
   Comment.knex(db.knex);
   NumberRow.knex(db.numbers);
   return { Post, Comment, NumberRow };
+}
+
+export interface ModelSuite {
+  db: Database;
+  atr: Atr;
+  models: ReturnType<typeof makeModels>;
+}
+
+/**
+ * The hooks every model suite shares: open `dialect` under `prefix` with a
+ * fresh Atr (errors reported go to `errors`), hand them to `bind`, empty the
+ * tables `clear` names before each test, and fail a test that reported an
+ * error.
+ */
+export function useModelSuite(
+  dialect: DialectName,
+  prefix: string,
+  errors: Error[],
+  clear: (models: ModelSuite['models']) => Array<{ tableName: string }>,
+  bind: (suite: ModelSuite) => void,
+): void {
+  let suite: ModelSuite;
+  before(async () => {
+    const db = await openDatabase(dialect, prefix);
+    const atr = createAtr({ logger: silentLogger, onError: (err) => errors.push(err) });
+    suite = { db, atr, models: makeModels(db, atr) };
+    bind(suite);
+  });
+  after(async () => {
+    await suite.atr.close();
+    await suite.db.close();
+  });
+  beforeEach(async () => {
+    for (const model of clear(suite.models)) await suite.db.knex(model.tableName).delete();
+    errors.length = 0;
+  });
+  afterEach(() => {
+    assert.deepEqual(errors.map((e) => e.message), [], 'errors were reported');
+  });
 }

@@ -6,14 +6,12 @@
  * row as stored and the app's insert result is what Objection alone gives.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import Knex from 'knex';
 import { Model } from 'objection';
-import { createAtr } from '../../src/atr';
 import type { Atr } from '../../src/atr';
-import { silentLogger } from '../../src/logger';
 import { captureEvents } from '../../src/testing';
-import { DIALECTS, makeModels, openDatabase } from '../helpers/model-dialects';
+import { DIALECTS, makeModels, useModelSuite } from '../helpers/model-dialects';
 import type { Database } from '../helpers/model-dialects';
 
 /** The record of a captured model event. */
@@ -47,22 +45,7 @@ for (const dialect of DIALECTS) {
     let models: ReturnType<typeof makeModels>;
     const errors: Error[] = [];
 
-    before(async () => {
-      db = await openDatabase(dialect, 'atr_mrt');
-      atr = createAtr({ logger: silentLogger, onError: (err) => errors.push(err) });
-      models = makeModels(db, atr);
-    });
-    after(async () => {
-      await atr.close();
-      await db.close();
-    });
-    beforeEach(async () => {
-      await db.knex(models.Post.tableName).delete();
-      errors.length = 0;
-    });
-    afterEach(() => {
-      assert.deepEqual(errors.map((e) => e.message), [], 'errors were reported');
-    });
+    useModelSuite(dialect, 'atr_mrt', errors, (m) => [m.Post], (suite) => ({ db, atr, models } = suite));
 
     it(`${RETURNING[dialect] ? 'returns the row from the insert itself, with no read-back' : 'reads the row back (no RETURNING)'}; the event holds the database's defaults, the app's result only what Objection gives`, async () => {
       const { Post } = models;

@@ -4,12 +4,10 @@
  * was rolled back (a rolled-back savepoint included).
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { createAtr } from '../../src/atr';
+import { beforeEach, describe, it } from 'node:test';
 import type { Atr } from '../../src/atr';
-import { silentLogger } from '../../src/logger';
 import { captureEvents, expectEvents, expectNoEvents } from '../../src/testing';
-import { DIALECTS, makeModels, openDatabase } from '../helpers/model-dialects';
+import { DIALECTS, makeModels, useModelSuite } from '../helpers/model-dialects';
 import type { Database } from '../helpers/model-dialects';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -21,18 +19,7 @@ for (const dialect of DIALECTS) {
     let models: ReturnType<typeof makeModels>;
     const errors: Error[] = [];
 
-    before(async () => {
-      db = await openDatabase(dialect, 'atr_mtx');
-      atr = createAtr({ logger: silentLogger, onError: (err) => errors.push(err) });
-      models = makeModels(db, atr);
-    });
-    after(async () => {
-      await atr.close();
-      await db.close();
-    });
-    afterEach(() => {
-      assert.deepEqual(errors.map((e) => e.message), [], 'errors were reported');
-    });
+    useModelSuite(dialect, 'atr_mtx', errors, () => [], (suite) => ({ db, atr, models } = suite));
     beforeEach(async () => {
       await db.knex(models.Comment.tableName).delete();
       await db.knex(models.Post.tableName).delete();

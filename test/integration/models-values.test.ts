@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import express from 'express';
 import { createClient } from 'redis';
 import WebSocket from 'ws';
@@ -17,7 +17,7 @@ import { DefaultEventSerializer } from '../../src/event';
 import { silentLogger } from '../../src/logger';
 import { atrRouter } from '../../src/server/router';
 import { captureEvents, expectEvents } from '../../src/testing';
-import { DIALECTS, makeModels, openDatabase } from '../helpers/model-dialects';
+import { DIALECTS, makeModels, useModelSuite } from '../helpers/model-dialects';
 import type { Database } from '../helpers/model-dialects';
 import { REDIS_URL, requireRedis } from '../helpers/services';
 
@@ -30,24 +30,7 @@ for (const dialect of DIALECTS) {
     let models: ReturnType<typeof makeModels>;
     const errors: Error[] = [];
 
-    before(async () => {
-      db = await openDatabase(dialect, 'atr_mvl');
-      atr = createAtr({ logger: silentLogger, onError: (err) => errors.push(err) });
-      models = makeModels(db, atr);
-    });
-    after(async () => {
-      await atr.close();
-      await db.close();
-    });
-    beforeEach(async () => {
-      await db.knex(models.Comment.tableName).delete();
-      await db.knex(models.Post.tableName).delete();
-      await db.knex(models.NumberRow.tableName).delete();
-      errors.length = 0;
-    });
-    afterEach(() => {
-      assert.deepEqual(errors.map((e) => e.message), [], 'errors were reported');
-    });
+    useModelSuite(dialect, 'atr_mvl', errors, (m) => [m.Comment, m.Post, m.NumberRow], (suite) => ({ db, atr, models } = suite));
 
     it('M5: keeps the fields $formatJson removes out of every payload, in the broker and on a socket, on create, update and destroy', async () => {
       await requireRedis();

@@ -4,14 +4,12 @@
  * scopes, graph writes.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Model, snakeCaseMappers } from 'objection';
 import { Publishable } from '../../src/publishable';
-import { createAtr } from '../../src/atr';
 import type { Atr } from '../../src/atr';
-import { silentLogger } from '../../src/logger';
 import { captureEvents, expectEvents, expectNoEvents } from '../../src/testing';
-import { DIALECTS, makeModels, openDatabase } from '../helpers/model-dialects';
+import { DIALECTS, makeModels, useModelSuite } from '../helpers/model-dialects';
 import type { Database } from '../helpers/model-dialects';
 
 for (const dialect of DIALECTS) {
@@ -21,23 +19,7 @@ for (const dialect of DIALECTS) {
     let models: ReturnType<typeof makeModels>;
     const errors: Error[] = [];
 
-    before(async () => {
-      db = await openDatabase(dialect, 'atr_mqw');
-      atr = createAtr({ logger: silentLogger, onError: (err) => errors.push(err) });
-      models = makeModels(db, atr);
-    });
-    after(async () => {
-      await atr.close();
-      await db.close();
-    });
-    beforeEach(async () => {
-      await db.knex(models.Comment.tableName).delete();
-      await db.knex(models.Post.tableName).delete();
-      errors.length = 0;
-    });
-    afterEach(() => {
-      assert.deepEqual(errors.map((e) => e.message), [], 'errors were reported');
-    });
+    useModelSuite(dialect, 'atr_mqw', errors, (m) => [m.Comment, m.Post], (suite) => ({ db, atr, models } = suite));
 
     async function seed(...rows: Array<{ title: string; organization_id: number }>) {
       const out = [];
