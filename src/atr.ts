@@ -17,6 +17,18 @@ import { assertScope, channelOf, eventNameProblem, routingKeyOf } from './routin
 /** Most events one flush takes: what a loop that never yields holds before they go out. */
 const BATCH = 64;
 
+/** Longest close() waits for the broker's answers to events already sent. */
+const CLOSE_WAIT_MS = 10_000;
+
+/** A broker call that throws instead of rejecting fails its own events only. */
+function attempt<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return call();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 interface Queued {
   event: ModelEvent | DataEvent;
   resolve(id: string): void;
@@ -48,6 +60,8 @@ export class Atr extends EventEmitter {
   private queue: Queued[] = [];
   private flushTimer: NodeJS.Immediate | undefined;
   private pendingCount = 0;
+  /** Resolved when pendingCount falls to 0 (close() waits on it). */
+  private idle: { promise: Promise<void>; resolve: () => void } | undefined;
   private closed = false;
   /** Things to close with the Atr (hubs, servers), registered by the server side. */
   private readonly closers = new Set<() => Promise<void>>();
@@ -133,7 +147,11 @@ export class Atr extends EventEmitter {
   publishEvent(event: ModelEvent | DataEvent): Promise<string> {
     if (this.closed) return Promise.reject(new AtrError(codes.BROKER_CLOSED, 'This atr instance is closed'));
     this.pendingCount++;
-    this.emit('queued', event);
+    try {
+      this.emit('queued', event);
+    } catch (err) {
+      this.reportError(err, { where: 'queued listener', event: event.name });
+    }
     const queued = new Promise<string>((resolve, reject) => {
       this.queue.push({ event, resolve, reject });
     });
@@ -141,16 +159,39 @@ export class Atr extends EventEmitter {
     else if (!this.flushTimer) this.flushTimer = setImmediate(this.flushSoon);
     return queued.then(
       (id) => {
-        this.pendingCount--;
+        this.settledOne();
         return id;
       },
       (err: Error) => {
-        this.pendingCount--;
+        this.settledOne();
         this.reportError(err, { where: 'publish', event: event.name, routingKey: event.routingKey });
         this.emit('dropped', event, err);
         throw err;
       },
     );
+  }
+
+  private settledOne(): void {
+    if (--this.pendingCount === 0 && this.idle) {
+      this.idle.resolve();
+      this.idle = undefined;
+    }
+  }
+
+  /** Resolves when no event is pending, or after `ms`. */
+  private whenIdle(ms: number): Promise<void> {
+    if (this.pendingCount === 0) return Promise.resolve();
+    if (!this.idle) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.idle = { promise, resolve };
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+      timer.unref();
+    });
+    return Promise.race([this.idle.promise, timeout]).finally(() => clearTimeout(timer));
   }
 
   private readonly flushSoon = (): void => {
@@ -185,12 +226,12 @@ export class Atr extends EventEmitter {
       });
       const broker = this.broker;
       if (broker.publishMany && ready.length > 1) {
-        const replies = broker.publishMany(ready);
+        const replies = attempt(() => broker.publishMany!(ready));
         ready.forEach(({ index, body }, k) => {
           sent[index] = { text: body, reply: replies.then((ids) => (ids[k] instanceof Error ? Promise.reject(ids[k]) : String(ids[k]))) };
         });
       } else {
-        for (const { index, channel, body } of ready) sent[index] = { text: body, reply: broker.publish(channel, body) };
+        for (const { index, channel, body } of ready) sent[index] = { text: body, reply: attempt(() => broker.publish(channel, body)) };
       }
       return batch.map((_item, index) => sent[index]);
     });
@@ -252,11 +293,14 @@ export class Atr extends EventEmitter {
   /** Waits for pending publishes, closes servers and the broker. */
   async close(): Promise<void> {
     if (this.closed) return;
-    // Events handed in while the last batches go out go out too.
+    // Events handed in while the last batches go out go out too, and the
+    // broker's answers are awaited (bounded: a hung broker must not hold
+    // close() for ever), so that what went out is not reported lost.
     do {
       this.flush();
       await this.tail;
     } while (this.queue.length > 0);
+    await this.whenIdle(CLOSE_WAIT_MS);
     this.closed = true;
     for (const closer of [...this.closers]) {
       try {

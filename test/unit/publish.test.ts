@@ -176,6 +176,41 @@ describe('publish()', () => {
       }
     });
 
+    it('fails only its own event when a broker throws instead of rejecting, and reports a throwing queued listener', async () => {
+      const broker = new RecordingBroker();
+      // A plain function, not async: it throws synchronously for one scope.
+      broker.publish = function (this: RecordingBroker, channel: string, body: string) {
+        if (channel.includes('bad')) throw new Error('refused at once');
+        return RecordingBroker.prototype.publish.call(this, channel, body);
+      };
+      (broker as unknown as { publishMany?: unknown }).publishMany = undefined;
+      const errors: Array<[string, unknown]> = [];
+      const atr = createAtr({ logger: silentLogger, broker: broker as unknown as Broker, onError: (e, ctx) => errors.push([e.message, ctx.where]) });
+      atr.once('queued', () => {
+        throw new Error('queued listener bug');
+      });
+      const results = await Promise.allSettled(['o.a', 'o.bad', 'o.c'].map((scope) => atr.publish({ scope, name: 'x.y' })));
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.deepEqual(errors, [['queued listener bug', 'queued listener'], ['refused at once', 'publish']]);
+      assert.equal(atr.pending, 0);
+      await atr.close();
+    });
+
+    it('waits in close() for the broker to answer what it was sent', async () => {
+      class SlowBroker extends RecordingBroker {
+        override async publishMany(items: Array<{ channel: string; body: string }>): Promise<Array<string | Error>> {
+          await new Promise((r) => setTimeout(r, 150));
+          return super.publishMany(items);
+        }
+      }
+      const atr = createAtr({ logger: silentLogger, broker: new SlowBroker() as unknown as Broker });
+      let settled = 0;
+      for (let n = 0; n < 100; n++) void atr.publish({ name: 'x.y', data: { n } }).then(() => settled++);
+      await atr.close();
+      await Promise.resolve();
+      assert.equal(settled, 100);
+    });
+
     it('sends what was handed in before close() resolves', async () => {
       const broker = new RecordingBroker();
       const atr = createAtr({ logger: silentLogger, broker: broker as unknown as Broker });
