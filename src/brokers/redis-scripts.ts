@@ -22,17 +22,24 @@ local function trim(key, marker, maxLength, minid)
     redis.call('XTRIM', key, 'MAXLEN', maxLength)
   end
   if minid > 0 then
-    -- The oldest entries come first: walk them from the head, a page at a
-    -- time, up to the bound (XREVRANGE from the bound down scans the whole
-    -- stream: 150 us a publish on a full history). The bound is exclusive and
-    -- <ms>-0, exactly what XTRIM MINID removes.
+    -- The oldest entries come first: look at them from the head, up to the
+    -- bound (asking XREVRANGE from the bound down on every publish cost 150 us
+    -- on a full history). Past a few pages of aged entries (a quiet scope with
+    -- a long history), XREVRANGE finds the newest of them at once. The bound
+    -- is exclusive and <ms>-0, exactly what XTRIM MINID removes.
     local min = string.format('%.0f', minid) .. '-0'
     local aged = nil
     local page = redis.call('XRANGE', key, '-', '(' .. min, 'COUNT', 64)
-    while #page > 0 do
-      aged = page[#page][1]
-      if #page < 64 then break end
+    local pages = 1
+    while #page == 64 and pages < 4 do
+      aged = page[64][1]
       page = redis.call('XRANGE', key, '(' .. aged, '(' .. min, 'COUNT', 64)
+      pages = pages + 1
+    end
+    if #page == 64 then
+      aged = redis.call('XREVRANGE', key, '(' .. min, '-', 'COUNT', 1)[1][1]
+    elseif #page > 0 then
+      aged = page[#page][1]
     end
     if aged then
       newest = aged

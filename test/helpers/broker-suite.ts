@@ -155,18 +155,24 @@ export function brokerSuite(name: string, makeBroker: MakeBroker): void {
       assert.equal(await broker.position(b), idsB[2]);
     });
 
-    it('trims by age past more entries than one page and marks the newest it removed', async () => {
+    it('trims by age past several pages of entries (and past the pages it walks) and marks the newest it removed', async () => {
       const broker = await make({ maxAgeMs: 300 });
-      const ch = channel();
-      const old: string[] = [];
-      for (let i = 0; i < 150; i++) old.push(await broker.publish(ch, `{"n":${i}}`));
+      // 150 aged entries: found page by page; 300: more than the pages walked, found by XREVRANGE.
+      const runs = await Promise.all([150, 300].map(async (count) => {
+        const ch = channel();
+        const old: string[] = [];
+        for (let i = 0; i < count; i++) old.push(await broker.publish(ch, `{"n":${i}}`));
+        return { ch, old };
+      }));
       await sleep(400);
-      const fresh = await broker.publish(ch, '{"n":"fresh"}');
-      // A reader at the newest aged-out entry missed nothing; one before it did.
-      assert.deepEqual(await broker.history(ch, old[149]!), { messages: [`{"id":"${fresh}","n":"fresh"}`], complete: true, lastId: fresh });
-      const behind = await broker.history(ch, old[148]!);
-      assert.equal(behind.complete, false);
-      assert.deepEqual(behind.messages, [`{"id":"${fresh}","n":"fresh"}`]);
+      for (const { ch, old } of runs) {
+        const fresh = await broker.publish(ch, '{"n":"fresh"}');
+        // A reader at the newest aged-out entry missed nothing; one before it did.
+        assert.deepEqual(await broker.history(ch, old.at(-1)!), { messages: [`{"id":"${fresh}","n":"fresh"}`], complete: true, lastId: fresh });
+        const behind = await broker.history(ch, old.at(-2)!);
+        assert.equal(behind.complete, false, `${old.length} aged entries`);
+        assert.deepEqual(behind.messages, [`{"id":"${fresh}","n":"fresh"}`]);
+      }
     });
 
     it('stops delivering after unsubscribe and lists only live subscriptions', async () => {
