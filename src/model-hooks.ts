@@ -204,10 +204,10 @@ function checkCount(atr: Atr, config: ModelConfig, args: HookArgs, announced: nu
 }
 
 /** Asks the insert to return whole rows where the database can (see model-returning.ts). */
-export function onBeforeInsert(cls: ModelClassLike, args: HookArgs): void {
+export async function onBeforeInsert(cls: ModelClassLike, args: HookArgs): Promise<void> {
   try {
     if (!modelConfig(cls as never).actions.includes('created')) return;
-    requestReturnedRows(builderOf(args), cls as never);
+    await requestReturnedRows(builderOf(args), cls as never);
   } catch (err) {
     // Not fatal: the after-insert hook reads the rows back instead.
     atrFor(cls)?.reportError(err, { where: 'before insert', model: cls.name });
@@ -220,9 +220,16 @@ export function onAfterInsert(cls: ModelClassLike, args: HookArgs): Promise<void
     if (!config.actions.includes('created')) return;
     const inserted = args.inputItems as ModelLike[];
     if (inserted.length === 0) return;
-    // The rows as stored: the database fills defaults, generated columns and types.
-    const fresh = returned ? rowsById(cls, returned) : await readByIds(cls, args.transaction, inserted);
-    const rows = inserted.map((model) => fresh.get(idKeyOf(model)) ?? model);
+    // The rows as stored: the database fills defaults, generated columns and
+    // types. What RETURNING gave is exactly what was inserted (an insert that
+    // onConflict().ignore() skipped returns nothing, and is not announced).
+    let rows: ModelLike[];
+    if (returned) {
+      rows = returned.map((data) => (cls as unknown as LeanModelClass).fromDatabaseJson(data));
+    } else {
+      const fresh = await readByIds(cls, args.transaction, inserted);
+      rows = inserted.map((model) => fresh.get(idKeyOf(model)) ?? model);
+    }
     publishAfterCommit(atr, args.transaction, eventsOf(atr, config, rows, (row) => [rowEvent(config, 'created', row)]));
   });
 }

@@ -71,7 +71,7 @@ export function Publishable<M extends typeof Model>(Base: M): M & PublishableSta
 
     static override async beforeInsert(args: Args): Promise<unknown> {
       const result = await super.beforeInsert(args);
-      onBeforeInsert(cls(this), hook(args));
+      await onBeforeInsert(cls(this), hook(args));
       return result;
     }
 

@@ -10,9 +10,11 @@ import { describe, it } from 'node:test';
 import Knex from 'knex';
 import { Model } from 'objection';
 import type { Atr } from '../../src/atr';
-import { captureEvents } from '../../src/testing';
+import { Publishable } from '../../src/publishable';
+import { captureEvents, settled } from '../../src/testing';
 import { DIALECTS, makeModels, useModelSuite } from '../helpers/model-dialects';
 import type { Database } from '../helpers/model-dialects';
+import { POSTGRES_URL } from '../helpers/services';
 
 /** The record of a captured model event. */
 function rec(published: { event: unknown }): Record<string, unknown> {
@@ -66,7 +68,8 @@ for (const dialect of DIALECTS) {
         assert.equal(record.password_hash, undefined, '$formatJson still applies');
       });
       const inserts = statements.filter((sql) => /^insert/i.test(sql));
-      const selects = statements.filter((sql) => /^select/i.test(sql));
+      // Reads of the table itself (not the one-time check of the table's triggers).
+      const selects = statements.filter((sql) => /^select/i.test(sql) && sql.includes(Post.tableName));
       assert.equal(inserts.length, 1);
       if (RETURNING[dialect]) {
         assert.match(inserts[0]!, /returning \*/i);
@@ -136,6 +139,76 @@ for (const dialect of DIALECTS) {
       assert.equal(published.length, 1);
       assert.equal(rec(published[0]!).views, 0);
     });
+
+    it('reads the row back from a table with a trigger, so the event holds what the trigger wrote', async () => {
+      const table = `atr_mrt_trig_${dialect}`;
+      await db.knex.schema.dropTableIfExists(table);
+      await db.knex.schema.createTable(table, (t) => {
+        t.increments('id').primary();
+        t.integer('organization_id');
+        t.string('slug').nullable();
+      });
+      // Each dialect's way to fill a column by trigger: SQLite's BEFORE triggers cannot change the row.
+      if (dialect === 'sqlite') {
+        await db.knex.raw(`create trigger ${table}_ai after insert on ${table} begin update ${table} set slug = 'slug-' || new.organization_id where id = new.id; end`);
+      } else if (dialect === 'postgres') {
+        await db.knex.raw(`create or replace function ${table}_f() returns trigger language plpgsql as $$ begin update ${table} set slug = 'slug-' || new.organization_id where id = new.id; return null; end $$`);
+        await db.knex.raw(`create trigger ${table}_ai after insert on ${table} for each row execute function ${table}_f()`);
+      } else {
+        await db.knex.raw(`create trigger ${table}_bi before insert on ${table} for each row set new.slug = concat('slug-', new.organization_id)`);
+      }
+      class Tagged extends Publishable(Model) {
+        static override tableName = table;
+        static override publicationScope = ['organization_id'];
+        static override atr = atr;
+      }
+      try {
+        const { published } = await captureEvents(atr, () => Tagged.query(db.knex).insert({ organization_id: 3 }));
+        assert.equal(published.length, 1);
+        assert.equal(rec(published[0]!).slug, 'slug-3');
+      } finally {
+        await db.knex.schema.dropTableIfExists(table);
+        if (dialect === 'postgres') await db.knex.raw(`drop function if exists ${table}_f()`);
+      }
+    });
+
+    if (RETURNING[dialect]) {
+      it('announces nothing for a row that onConflict().ignore() skipped (RETURNING says what was inserted)', async () => {
+        const { Post } = models;
+        const first = await Post.query().insert({ organization_id: 4, title: 'first' });
+        const { published } = await captureEvents(atr, () => Post.query().insert({ id: first.id, organization_id: 4, title: 'again' } as never).onConflict('id').ignore());
+        assert.deepEqual(published, []);
+      });
+    }
+
+    if (dialect === 'postgres') {
+      it('keeps the read-back for a role that cannot read every column, so the insert still succeeds', async () => {
+        const table = 'atr_mrt_grants';
+        await db.knex.raw(`drop table if exists ${table}; drop role if exists atr_mrt_app`);
+        await db.knex.raw(`create role atr_mrt_app login`);
+        await db.knex.raw(`create table ${table} (id serial primary key, organization_id int, title text, note text default 'internal')`);
+        await db.knex.raw(`grant insert (organization_id, title) on ${table} to atr_mrt_app; grant select (id, organization_id, title) on ${table} to atr_mrt_app; grant usage on sequence ${table}_id_seq to atr_mrt_app`);
+        const url = new URL(POSTGRES_URL);
+        url.username = 'atr_mrt_app';
+        const asApp = Knex({ client: 'pg', connection: url.toString() });
+        class Restricted extends Publishable(Model) {
+          static override tableName = table;
+          static override publicationScope = ['organization_id'];
+          static override atr = atr;
+        }
+        try {
+          const row = await Restricted.query(asApp).insert({ organization_id: 5, title: 'granted' });
+          assert.equal(typeof (row as unknown as { id: unknown }).id, 'number');
+          await settled(atr);
+          // The read-back is refused and reported; the write stands.
+          assert.match(errors.map((e) => e.message).join('\n'), /permission denied/);
+          errors.length = 0;
+        } finally {
+          await asApp.destroy();
+          await db.knex.raw(`drop table if exists ${table}; drop role if exists atr_mrt_app`);
+        }
+      });
+    }
 
     it('reads the row back when knex post-processes responses (the ids Objection expects would change shape)', async () => {
       const { Post } = models;
