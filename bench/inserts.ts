@@ -2,8 +2,9 @@
  * Model insert throughput with and without Publishable, on SQLite and
  * PostgreSQL, publishing to Redis: one awaited insert after another (a
  * request handler's pattern), the Publishable run timed until its last event
- * reached Redis. Plain and Publishable runs take turns, six times each, so
- * that drift in the machine's load hits both alike.
+ * reached Redis. Plain and the Publishable variants (read-back, memory
+ * broker, publishFromReturning) take turns, six times each, so that drift in
+ * the machine's load hits them alike.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -14,6 +15,7 @@ import { Model } from 'objection';
 import { createAtr, Publishable } from '../src/index';
 import type { Atr } from '../src/index';
 import { silentLogger } from '../src/logger';
+import { RETURNING_VARIANT } from './results';
 import type { Results } from './results';
 import type { BenchEnv } from './session';
 
@@ -60,6 +62,10 @@ async function benchDatabase(name: string, knex: Knex, atr: Atr, memoryAtr: Atr,
     static override resourceName = 'post';
     static override atr = atr;
   }
+  // The same model taking inserted rows from RETURNING instead of a read-back (its own choice).
+  class ReturningPost extends LivePost {
+    static override publishFromReturning = true;
+  }
   // The same model on the memory broker: what Publishable costs without Redis (its read-back, the event).
   class MemoryPost extends Publishable(Model) {
     static override tableName = table;
@@ -70,6 +76,7 @@ async function benchDatabase(name: string, knex: Knex, atr: Atr, memoryAtr: Atr,
   const plain = (i: number) => PlainPost.query(knex).insert(row(i));
   const live = (i: number) => LivePost.query(knex).insert(row(i));
   const inMemory = (i: number) => MemoryPost.query(knex).insert(row(i));
+  const returning = (i: number) => ReturningPost.query(knex).insert(row(i));
   const published = async () => {
     // Each turn, not each millisecond: a short run must not pay a timer's granularity.
     while (atr.pending > 0 || memoryAtr.pending > 0) await new Promise((resolve) => setImmediate(resolve));
@@ -78,24 +85,28 @@ async function benchDatabase(name: string, knex: Knex, atr: Atr, memoryAtr: Atr,
   // Warm up both paths (connections, prepared statements, JIT).
   await timeInserts(plain, 0, 50, none);
   await timeInserts(live, 50, 50, published);
+  await timeInserts(returning, 100, 50, published);
   // Short runs that take turns: drift in the machine's load (this machine is
-  // shared, PostgreSQL's fsyncs vary) hits all three alike.
+  // shared, PostgreSQL's fsyncs vary) hits all four alike.
   const per = Math.max(1, Math.floor(rows / ROUNDS));
   let plainSeconds = 0;
   let liveSeconds = 0;
   let memorySeconds = 0;
+  let returningSeconds = 0;
   for (let round = 0; round < ROUNDS; round++) {
-    const base = 1000 + round * 3 * per;
+    const base = 1000 + round * 4 * per;
     progress(`inserts ${name}: round ${round + 1} of ${ROUNDS}`);
     plainSeconds += await timeInserts(plain, base, per, none);
     liveSeconds += await timeInserts(live, base + per, per, published);
     memorySeconds += await timeInserts(inMemory, base + 2 * per, per, published);
+    returningSeconds += await timeInserts(returning, base + 3 * per, per, published);
   }
   await knex.schema.dropTableIfExists(table);
   return [
     { database: name, variant: 'plain', rows: ROUNDS * per, insertsPerSec: (ROUNDS * per) / plainSeconds },
     { database: name, variant: 'publishable', rows: ROUNDS * per, insertsPerSec: (ROUNDS * per) / liveSeconds },
     { database: name, variant: 'publishable, memory broker', rows: ROUNDS * per, insertsPerSec: (ROUNDS * per) / memorySeconds },
+    { database: name, variant: RETURNING_VARIANT, rows: ROUNDS * per, insertsPerSec: (ROUNDS * per) / returningSeconds },
   ];
 }
 

@@ -75,9 +75,14 @@ export function checks(results: Results): Check[] {
   for (const p of plain) {
     const pub = results.inserts.find((r) => r.database === p.database && r.variant === 'publishable');
     list.push(check(`inserts/s Publishable (Redis) / plain, ${p.database}`, ratio(pub?.insertsPerSec, p.insertsPerSec), 0.9, 'min'));
+    const returning = results.inserts.find((r) => r.database === p.database && r.variant === RETURNING_VARIANT);
+    list.push(check(`inserts/s Publishable with publishFromReturning (Redis) / plain, ${p.database}`, ratio(returning?.insertsPerSec, p.insertsPerSec), 0.9, 'min'));
   }
   return list;
 }
+
+/** The insert variant of a model that sets publishFromReturning. */
+export const RETURNING_VARIANT = 'publishable, publishFromReturning';
 
 /** Below this many cores the server was not the bottleneck of a throughput run. */
 const UNSATURATED = 0.8;

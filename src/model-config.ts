@@ -24,6 +24,14 @@ export interface PublishableOptions {
   publishedAttributes?: readonly string[];
   /** The Atr to publish through; default: the one set by `configure()`. */
   atr?: Atr;
+  /**
+   * Take inserted rows from `INSERT … RETURNING *` instead of reading them
+   * back (PostgreSQL; SQLite through better-sqlite3); default false. Saves a
+   * query per insert; set it only where RETURNING gives the stored row and may
+   * be read: no triggers or rules that change the row after the insert, and a
+   * role that may read every column (else the insert itself fails).
+   */
+  publishFromReturning?: boolean;
 }
 
 export interface ModelConfig {
@@ -35,6 +43,7 @@ export interface ModelConfig {
   scopeNames: readonly string[];
   actions: readonly Action[];
   publishedAttributes: readonly string[] | undefined;
+  fromReturning: boolean;
 }
 
 interface ModelClassLike extends PublishableOptions {
@@ -132,6 +141,11 @@ function readConfig(cls: ModelClassLike): ModelConfig {
     );
   }
 
+  const fromReturning = cls.publishFromReturning;
+  if (fromReturning !== undefined && fromReturning !== null && typeof fromReturning !== 'boolean') {
+    throw new AtrModelError(codes.MODEL_CLASS, `${label}.publishFromReturning must be true or false; got ${show(fromReturning)}`);
+  }
+
   return {
     className: label,
     resourceKey,
@@ -139,6 +153,7 @@ function readConfig(cls: ModelClassLike): ModelConfig {
     scopeNames,
     actions,
     publishedAttributes: attributes ? [...attributes] : undefined,
+    fromReturning: fromReturning === true,
   };
 }
 

@@ -203,11 +203,12 @@ function checkCount(atr: Atr, config: ModelConfig, args: HookArgs, announced: nu
   }
 }
 
-/** Asks the insert to return whole rows where the database can (see model-returning.ts). */
-export async function onBeforeInsert(cls: ModelClassLike, args: HookArgs): Promise<void> {
+/** For a model that chose it, asks the insert to return whole rows (see model-returning.ts). */
+export function onBeforeInsert(cls: ModelClassLike, args: HookArgs): void {
   try {
-    if (!modelConfig(cls as never).actions.includes('created')) return;
-    await requestReturnedRows(builderOf(args), cls as never);
+    const config = modelConfig(cls as never);
+    if (!config.fromReturning || !config.actions.includes('created')) return;
+    requestReturnedRows(builderOf(args), cls as never);
   } catch (err) {
     // Not fatal: the after-insert hook reads the rows back instead.
     atrFor(cls)?.reportError(err, { where: 'before insert', model: cls.name });

@@ -1,16 +1,22 @@
 /**
- * Inserted rows without a read-back: where the database has `INSERT …
+ * Inserted rows without a read-back, for a model that sets
+ * `static publishFromReturning = true`: where the database has `INSERT …
  * RETURNING` (PostgreSQL, CockroachDB, SQLite ≥ 3.35 through better-sqlite3),
  * Publishable's before-insert hook asks the insert itself for the whole rows,
  * keeps them for its after-insert hook and hands Objection only what it would
  * have had without us (the ids), so the app's result is unchanged. That saves
- * one SELECT per insert, the largest part of what Publishable added to an
- * insert (issue 6's insert benchmark).
+ * one query per insert.
+ *
+ * It is the model's choice, not the default, because atr cannot tell for
+ * every insert that RETURNING gives the stored row and may be read: an AFTER
+ * trigger or a rule that changes the row, a trigger on one partition, a
+ * schema chosen per query or per transaction, a role set per transaction
+ * whose grants do not cover every column (RETURNING * then fails the insert
+ * itself). A check cached per table was tried and broken by each of those.
  *
  * Where it does not apply (MySQL and MariaDB, a query with its own
- * `returning`, knex's postProcessResponse, composite ids on SQLite, a table
- * with triggers, a PostgreSQL role that cannot read the whole table) the
- * after-insert hook reads the rows back as before.
+ * `returning`, knex's postProcessResponse, composite ids on SQLite) the
+ * after-insert hook reads the rows back.
  */
 import * as objection from 'objection';
 
@@ -29,7 +35,6 @@ interface KnexClientLike {
 
 interface ModelClassLike {
   idColumn?: unknown;
-  tableName?: unknown;
 }
 
 /** The rows the database returned for one insert query. */
@@ -114,66 +119,18 @@ class ReturnRowsOperation extends QueryBuilderOperation {
 }
 
 /**
- * Called from the static before-insert hook: makes the insert return whole
- * rows when the database can, the query did not ask for its own, and the
- * table lets RETURNING stand for the stored row (see returningFits).
+ * Called from the static before-insert hook of a model that set
+ * `publishFromReturning`: makes the insert return whole rows when the
+ * database can and the query did not ask for its own.
  */
-export async function requestReturnedRows(builder: object, modelClass: ModelClassLike): Promise<void> {
+export function requestReturnedRows(builder: object, modelClass: ModelClassLike): void {
   const query = builder as BuilderLike;
   if (typeof query.knex !== 'function' || typeof query.addOperation !== 'function' || query.has(/returning/)) return;
   const idColumn = modelClass.idColumn;
-  const knex = query.knex();
-  const flavour = flavourOf(knex?.client, idColumn);
-  if (!flavour || typeof modelClass.tableName !== 'string') return;
-  if (!(await returningFits(knex as RawKnex, modelClass.tableName))) return;
+  const flavour = flavourOf(query.knex()?.client, idColumn);
+  if (!flavour) return;
   const opt: ReturnRowsOptions = { key: builder, idColumn: idColumn as string | string[], flavour };
   query.addOperation(new ReturnRowsOperation('atrReturnRows', opt), []);
-}
-
-interface RawKnex {
-  client: KnexClientLike;
-  raw(sql: string, bindings: unknown[]): PromiseLike<unknown>;
-}
-
-/** Per knex configuration (shared by its transactions) and table: the answer of returningFits. */
-const fits = new WeakMap<object, Map<string, Promise<boolean>>>();
-
-/**
- * RETURNING gives the row as the insert left it: without what an AFTER
- * trigger changes afterwards (SQLite fills derived columns that way, its
- * BEFORE triggers cannot change the row), and on PostgreSQL only if the role
- * may read every column (RETURNING * would fail the app's insert, where a
- * read-back's failure is only reported). So a table with triggers, or one
- * the role cannot wholly read, keeps the read-back. Asked once per table, on
- * the write's own connection (inside its transaction: the query cannot fail,
- * a missing table answers no); a failed check answers no.
- */
-function returningFits(knex: RawKnex, table: string): Promise<boolean> {
-  const key = (knex.client.config ?? knex.client) as object;
-  let tables = fits.get(key);
-  if (!tables) fits.set(key, (tables = new Map()));
-  let answer = tables.get(table);
-  if (!answer) {
-    answer = askReturningFits(knex, table).catch(() => false);
-    tables.set(table, answer);
-  }
-  return answer;
-}
-
-async function askReturningFits(knex: RawKnex, table: string): Promise<boolean> {
-  if (knex.client.dialect === 'sqlite3') {
-    const name = table.slice(table.lastIndexOf('.') + 1);
-    const rows = (await knex.raw("select 1 from sqlite_master where type = 'trigger' and lower(tbl_name) = lower(?) limit 1", [name])) as unknown[];
-    return Array.isArray(rows) && rows.length === 0;
-  }
-  // Quoted as knex quotes it, so that to_regclass finds the same table.
-  const regclass = table.split('.').map((part) => `"${part.replace(/"/g, '""')}"`).join('.');
-  const result = (await knex.raw(
-    `select coalesce(not exists (select 1 from pg_trigger where tgrelid = t.oid and not tgisinternal) and has_table_privilege(t.oid, 'SELECT'), false) as fits
-       from (select to_regclass(?) as oid) t`,
-    [regclass],
-  )) as { rows?: Array<{ fits?: unknown }> };
-  return result.rows?.[0]?.fits === true;
 }
 
 /** The whole rows an insert returned (and forgets them), or undefined when it returned none. */

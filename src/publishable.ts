@@ -33,7 +33,8 @@ const PUBLISHABLE = Symbol.for('atr.publishable');
  *
  * Static options: `publicationScope` (columns, `['organization_id']`),
  * `resourceName`, `publishableActions`, `publishedAttributes` (an allow-list
- * applied after `$formatJson`), `atr` (an Atr instance; default: `configure()`'s).
+ * applied after `$formatJson`), `atr` (an Atr instance; default: `configure()`'s),
+ * `publishFromReturning` (take inserted rows from RETURNING; see model-returning.ts).
  * A subclass that overrides `beforeUpdate`, `afterUpdate`, `beforeDelete`,
  * `afterDelete` or `afterInsert` must call `super` (`beforeInsert` should: without
  * it, inserts are read back instead of returned).
@@ -71,7 +72,7 @@ export function Publishable<M extends typeof Model>(Base: M): M & PublishableSta
 
     static override async beforeInsert(args: Args): Promise<unknown> {
       const result = await super.beforeInsert(args);
-      await onBeforeInsert(cls(this), hook(args));
+      onBeforeInsert(cls(this), hook(args));
       return result;
     }
 

@@ -1,9 +1,10 @@
 /**
- * How Publishable learns an inserted row: from `INSERT … RETURNING *` where
- * the database has it (PostgreSQL, SQLite through better-sqlite3), from a
- * read-back where it does not (MariaDB) or where the query or the knex
- * instance asks for something of its own. Either way the event carries the
- * row as stored and the app's insert result is what Objection alone gives.
+ * How Publishable learns an inserted row: by default from a read-back by id;
+ * with `publishFromReturning` from `INSERT … RETURNING *` where the database
+ * has it (PostgreSQL, SQLite through better-sqlite3), still from a read-back
+ * where it does not (MariaDB) or where the query or the knex instance asks
+ * for something of its own. Either way the event carries the row as stored
+ * and the app's insert result is what Objection alone gives.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -47,9 +48,30 @@ for (const dialect of DIALECTS) {
     let models: ReturnType<typeof makeModels>;
     const errors: Error[] = [];
 
-    useModelSuite(dialect, 'atr_mrt', errors, (m) => [m.Post], (suite) => ({ db, atr, models } = suite));
+    /** The suite's models with Post choosing RETURNING (Comment keeps the default). */
+    let defaults: ReturnType<typeof makeModels>;
+    useModelSuite(dialect, 'atr_mrt', errors, (m) => [m.Post], (suite) => {
+      ({ db, atr } = suite);
+      defaults = suite.models;
+      class ReturningPost extends suite.models.Post {
+        static override resourceName = 'post';
+        static override publishFromReturning = true;
+      }
+      models = { ...suite.models, Post: ReturningPost };
+    });
 
-    it(`${RETURNING[dialect] ? 'returns the row from the insert itself, with no read-back' : 'reads the row back (no RETURNING)'}; the event holds the database's defaults, the app's result only what Objection gives`, async () => {
+    it('reads an inserted row back by default: one SELECT by id, and the event holds the database defaults', async () => {
+      const { Post } = defaults;
+      const statements = await statementsOf(db.knex, async () => {
+        const { published } = await captureEvents(atr, () => Post.query().insert({ organization_id: 4, title: 'default' }));
+        assert.equal(published.length, 1);
+        assert.equal(rec(published[0]!).views, 0);
+      });
+      assert.doesNotMatch(statements.find((sql) => /^insert/i.test(sql))!, /returning \*/i);
+      assert.equal(statements.filter((sql) => /^select/i.test(sql) && sql.includes(Post.tableName)).length, 1);
+    });
+
+    it(`with publishFromReturning ${RETURNING[dialect] ? 'takes the row from the insert itself, with no read-back' : 'still reads the row back (no RETURNING in knex)'}; the event holds the database's defaults, the app's result only what Objection gives`, async () => {
       const { Post } = models;
       class PlainPost extends Model {
         static override tableName = Post.tableName;
@@ -68,7 +90,6 @@ for (const dialect of DIALECTS) {
         assert.equal(record.password_hash, undefined, '$formatJson still applies');
       });
       const inserts = statements.filter((sql) => /^insert/i.test(sql));
-      // Reads of the table itself (not the one-time check of the table's triggers).
       const selects = statements.filter((sql) => /^select/i.test(sql) && sql.includes(Post.tableName));
       assert.equal(inserts.length, 1);
       if (RETURNING[dialect]) {
@@ -140,7 +161,7 @@ for (const dialect of DIALECTS) {
       assert.equal(rec(published[0]!).views, 0);
     });
 
-    it('reads the row back from a table with a trigger, so the event holds what the trigger wrote', async () => {
+    it('by default, publishes what a trigger wrote into the inserted row', async () => {
       const table = `atr_mrt_trig_${dialect}`;
       await db.knex.schema.dropTableIfExists(table);
       await db.knex.schema.createTable(table, (t) => {
@@ -173,7 +194,7 @@ for (const dialect of DIALECTS) {
     });
 
     if (RETURNING[dialect]) {
-      it('announces nothing for a row that onConflict().ignore() skipped (RETURNING says what was inserted)', async () => {
+      it('with publishFromReturning, announces nothing for a row that onConflict().ignore() skipped (RETURNING says what was inserted)', async () => {
         const { Post } = models;
         const first = await Post.query().insert({ organization_id: 4, title: 'first' });
         const { published } = await captureEvents(atr, () => Post.query().insert({ id: first.id, organization_id: 4, title: 'again' } as never).onConflict('id').ignore());
@@ -182,7 +203,7 @@ for (const dialect of DIALECTS) {
     }
 
     if (dialect === 'postgres') {
-      it('keeps the read-back for a role that cannot read every column, so the insert still succeeds', async () => {
+      it('by default, lets the insert of a role that cannot read every column succeed, and reports the refused read-back', async () => {
         const table = 'atr_mrt_grants';
         await db.knex.raw(`drop table if exists ${table}; drop role if exists atr_mrt_app`);
         await db.knex.raw(`create role atr_mrt_app login`);

@@ -31,8 +31,8 @@ describe('npm run bench (tiny size)', () => {
       }
       for (const row of results.latency) assert.equal(row.samples, row.expectedSamples, `${row.target}: every sampled event arrived`);
       assert.deepEqual(results.inserts.map((r: { database: string; variant: string }) => `${r.database} ${r.variant}`), [
-        'SQLite plain', 'SQLite publishable', 'SQLite publishable, memory broker',
-        'PostgreSQL plain', 'PostgreSQL publishable', 'PostgreSQL publishable, memory broker',
+        'SQLite plain', 'SQLite publishable', 'SQLite publishable, memory broker', 'SQLite publishable, publishFromReturning',
+        'PostgreSQL plain', 'PostgreSQL publishable', 'PostgreSQL publishable, memory broker', 'PostgreSQL publishable, publishFromReturning',
       ]);
       assert.ok(results.checks.length >= 5);
       assert.match(readFileSync(path.join(out, 'tiny.md'), 'utf8'), /## Targets[\s\S]*atr \/ floor/);

@@ -132,6 +132,14 @@ describe('Publishable', () => {
       message: 'BadName.resourceName must be letters, digits and "_", such as "blog_post"; got "post.created"',
     });
     assert.throws(() => registry.register(BadActions), (err: unknown) => err instanceof AtrModelError && err.code === 'ATR_ERR_MODEL_PUBLISHABLE_ACTIONS' && /BadActions\.publishableActions/.test(err.message));
+    class BadReturning extends Publishable(Model) {
+      static override tableName = 'items';
+      static override publishFromReturning = 'yes' as never;
+    }
+    assert.throws(() => bound(BadReturning).query(), {
+      code: 'ATR_ERR_MODEL_CLASS',
+      message: 'BadReturning.publishFromReturning must be true or false; got "yes"',
+    });
   });
 
   it("honours a toJSON() override as well as $formatJson: what it removes is never published", async () => {
