@@ -59,6 +59,8 @@ export class Atr extends EventEmitter {
   /** Events handed in since the last flush. */
   private queue: Queued[] = [];
   private flushTimer: NodeJS.Immediate | undefined;
+  /** Batches handed to the broker and not yet answered. */
+  private inFlight = 0;
   private pendingCount = 0;
   /** Resolved when pendingCount falls to 0 (close() waits on it). */
   private idle: { promise: Promise<void>; resolve: () => void } | undefined;
@@ -199,30 +201,38 @@ export class Atr extends EventEmitter {
     this.flush();
   };
 
-  /** Serializes the queued events and hands them to the broker, after the batches before them. */
-  private flush(): void {
+  /**
+   * Serializes the queued events and hands them to the broker, after the
+   * batches before them. While a batch waits for the broker's answer, events
+   * gather for the next one (a full BATCH still goes at once, pipelined):
+   * a loop of awaited writes that each hand in one event then pays the
+   * broker call once per round trip, not once per event. `force`: go even
+   * while a batch is out (close()).
+   */
+  private flush(force = false): void {
     if (this.flushTimer) {
       clearImmediate(this.flushTimer);
       this.flushTimer = undefined;
     }
     const batch = this.queue;
     if (batch.length === 0) return;
+    if (this.inFlight > 0 && batch.length < BATCH && !force) return; // answered() flushes
     this.queue = [];
-    // Serializing starts now (a serializer may be async and slow) and may fail
-    // before the chain reaches it: that is handled below, in order.
+    this.inFlight++;
+    // Serializing starts now; an async serializer may be slow or fail before
+    // the chain reaches its batch: that is handled below, in order.
     const bodies = batch.map((item) => this.serialize(item.event));
-    for (const body of bodies) body.catch(() => undefined);
+    const pending = bodies.filter((body): body is Promise<string> => typeof body !== 'string');
+    for (const body of pending) body.catch(() => undefined);
     // The chain waits for each batch's bodies and for its broker calls to be
     // issued, not for the broker's answers: a broker keeps the order of the
-    // commands it was given, so publishes pipeline instead of paying one
-    // round trip each.
-    const issued = this.tail.then(async () => {
-      const texts = await Promise.allSettled(bodies);
-      if (!this.brokerInstance?.ready) await this.connect();
+    // commands it was given, so batches may pipeline.
+    const issue = (texts: Array<PromiseSettledResult<string> | string>) => {
       const sent: Array<{ text: string; reply: Promise<string> } | undefined> = [];
       const ready: Array<{ index: number; channel: string; body: string }> = [];
       texts.forEach((text, index) => {
-        if (text.status === 'fulfilled') ready.push({ index, channel: this.channelOf(batch[index]!.event.scope), body: text.value });
+        if (typeof text === 'string') ready.push({ index, channel: this.channelOf(batch[index]!.event.scope), body: text });
+        else if (text.status === 'fulfilled') ready.push({ index, channel: this.channelOf(batch[index]!.event.scope), body: text.value });
       });
       const broker = this.broker;
       if (broker.publishMany && ready.length > 1) {
@@ -234,32 +244,48 @@ export class Atr extends EventEmitter {
         for (const { index, channel, body } of ready) sent[index] = { text: body, reply: attempt(() => broker.publish(channel, body)) };
       }
       return batch.map((_item, index) => sent[index]);
+    };
+    const issued = this.tail.then(async () => {
+      const texts = pending.length === 0 ? (bodies as string[]) : await Promise.allSettled(bodies);
+      if (!this.brokerInstance?.ready) await this.connect();
+      return issue(texts);
     });
     this.tail = issued.catch(() => undefined);
     issued.then(
       (sent) => {
-        sent.forEach((one, i) => {
+        let left = batch.length;
+        const one = () => {
+          if (--left === 0) this.answered();
+        };
+        sent.forEach((out, i) => {
           const item = batch[i]!;
-          if (!one) {
-            bodies[i]!.catch(item.reject);
+          if (!out) {
+            Promise.resolve(bodies[i]).then(() => undefined, item.reject).finally(one);
             return;
           }
-          one.reply.then((id) => {
+          out.reply.then((id) => {
             item.event.id = id;
             try {
-              this.emit('published', item.event, one.text);
+              this.emit('published', item.event, out.text);
             } catch (err) {
               // The event went out: a listener's bug is reported, not a lost event.
               this.reportError(err, { where: 'published listener', event: item.event.name });
             }
             item.resolve(id);
-          }, item.reject);
+          }, item.reject).finally(one);
         });
       },
       (err: unknown) => {
         for (const item of batch) item.reject(err);
+        this.answered();
       },
     );
+  }
+
+  /** A batch has its answers: what gathered meanwhile goes now. */
+  private answered(): void {
+    this.inFlight--;
+    if (this.queue.length > 0 && !this.flushTimer) this.flush();
   }
 
   /** The id of the last event of a scope: hand it to a client so it subscribes from there. */
@@ -297,7 +323,7 @@ export class Atr extends EventEmitter {
     // broker's answers are awaited (bounded: a hung broker must not hold
     // close() for ever), so that what went out is not reported lost.
     do {
-      this.flush();
+      this.flush(true);
       await this.tail;
     } while (this.queue.length > 0);
     await this.whenIdle(CLOSE_WAIT_MS);
@@ -313,14 +339,33 @@ export class Atr extends EventEmitter {
     if (this.brokerInstance) await this.brokerInstance.close();
   }
 
-  private async serialize(event: ModelEvent | DataEvent): Promise<string> {
+  /** The event's JSON body; a promise only when the serializer returns one (or throws in it). */
+  private serialize(event: ModelEvent | DataEvent): string | Promise<string> {
     const Serializer = this.options.eventSerializer ?? DefaultEventSerializer;
     let json: unknown;
     try {
-      json = await new Serializer(event).toJSON();
+      json = new Serializer(event).toJSON();
     } catch (err) {
-      throw new AtrSerializeError(codes.SERIALIZE, `The event serializer threw for ${event.routingKey}: ${(err as Error).message}`, { cause: err });
+      return Promise.reject(this.serializerError(event, err));
     }
+    if (json !== null && typeof json === 'object' && typeof (json as { then?: unknown }).then === 'function') {
+      return Promise.resolve(json).then(
+        (value) => this.bodyOf(value),
+        (err: unknown) => Promise.reject(this.serializerError(event, err)),
+      );
+    }
+    try {
+      return this.bodyOf(json);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private serializerError(event: ModelEvent | DataEvent, err: unknown): AtrSerializeError {
+    return new AtrSerializeError(codes.SERIALIZE, `The event serializer threw for ${event.routingKey}: ${(err as Error).message}`, { cause: err });
+  }
+
+  private bodyOf(json: unknown): string {
     if (json !== null && typeof json === 'object' && 'id' in json) {
       // The broker owns the id (it is the position in the history).
       const { id: _ignored, ...rest } = json as Record<string, unknown>;

@@ -196,6 +196,48 @@ describe('publish()', () => {
       await atr.close();
     });
 
+    it('gathers the events handed in while a batch waits for its answer into the next call, in order, and sends a full 64 at once', async () => {
+      /** Answers only when told, as a Redis a round trip away does. */
+      class HeldBroker extends RecordingBroker {
+        held: Array<() => void> = [];
+        override async publish(channel: string, body: string): Promise<string> {
+          await new Promise<void>((r) => this.held.push(r));
+          return super.publish(channel, body);
+        }
+        override async publishMany(items: Array<{ channel: string; body: string }>): Promise<Array<string | Error>> {
+          await new Promise<void>((r) => this.held.push(r));
+          return super.publishMany(items);
+        }
+      }
+      const broker = new HeldBroker();
+      const atr = createAtr({ logger: silentLogger, broker: broker as unknown as Broker });
+      const turn = () => new Promise((r) => setImmediate(r));
+      const all: Promise<string>[] = [atr.publish({ name: 'x.y', data: { n: 0 } })];
+      await turn();
+      assert.equal(broker.held.length, 1, 'the first event went out on its own');
+      // One event a turn, as awaited inserts hand them in, while the first is unanswered.
+      for (let n = 1; n <= 5; n++) {
+        all.push(atr.publish({ name: 'x.y', data: { n } }));
+        await turn();
+      }
+      assert.equal(broker.held.length, 1, 'nothing more was sent while the first call was out');
+      broker.held.shift()!();
+      await turn();
+      assert.equal(broker.held.length, 1, 'the five that gathered went in one call');
+      for (let n = 6; n < 6 + 64; n++) all.push(atr.publish({ name: 'x.y', data: { n } }));
+      await turn();
+      assert.equal(broker.held.length, 2, 'a full batch does not wait for the call before it');
+      while (broker.held.length > 0) {
+        broker.held.shift()!();
+        await turn();
+      }
+      const ids = await Promise.all(all);
+      assert.deepEqual(broker.batches.map((b) => b.length), [1, 5, 64]);
+      assert.deepEqual(broker.batches.flat().map(nOf), [...Array(70).keys()]);
+      assert.deepEqual(ids, [...ids].sort(), 'ids resolve in hand-in order');
+      await atr.close();
+    });
+
     it('waits in close() for the broker to answer what it was sent', async () => {
       class SlowBroker extends RecordingBroker {
         override async publishMany(items: Array<{ channel: string; body: string }>): Promise<Array<string | Error>> {
