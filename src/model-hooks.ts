@@ -50,10 +50,16 @@ const warnedUnconfigured = new WeakSet<object>();
  * the user context cannot serve, as graph operations share it between
  * queries that run at the same time.
  */
+let builderKey: symbol | undefined;
 function builderOf(args: HookArgs): object {
+  const known = builderKey && (args as unknown as Record<symbol, unknown>)[builderKey];
+  if (known && typeof known === 'object') return known;
   for (const sym of Object.getOwnPropertySymbols(args)) {
     const value = (args as unknown as Record<symbol, unknown>)[sym];
-    if (value && typeof value === 'object') return value;
+    if (value && typeof value === 'object') {
+      builderKey = sym;
+      return value;
+    }
   }
   throw new AtrError(codes.MODEL_HOOKS, 'atr cannot find the query builder in Objection\'s hook arguments (an unsupported Objection version?)');
 }
