@@ -26,7 +26,7 @@ export interface PublishableOptions {
   atr?: Atr;
   /**
    * Take inserted rows from `INSERT … RETURNING *` instead of reading them
-   * back (PostgreSQL; SQLite through better-sqlite3); default false. Saves a
+   * back (PostgreSQL; elsewhere it reads back anyway); default false. Saves a
    * query per insert; set it only where RETURNING gives the stored row and may
    * be read: no triggers or rules that change the row after the insert, and a
    * role that may read every column (else the insert itself fails).

@@ -23,6 +23,7 @@ import type { ModelConfig } from './model-config';
 import type { ModelLike } from './model-events';
 import { idKeyOf, rowEvent, updateEvents } from './model-events';
 import { requestReturnedRows, takeReturnedRows } from './model-returning';
+import { readByIdsDirectly, readsDirectly } from './sqlite-read';
 import { afterCommit, isTransaction } from './transactions';
 
 /** The part of Objection's StaticHookArguments we read. */
@@ -153,6 +154,7 @@ async function readByIds(cls: ModelClassLike, trx: unknown, rows: ModelLike[]): 
     // (its builder, operations and hooks); fromDatabaseJson still runs the
     // model's column mappers and $parseDatabaseJson.
     const knex = (trx ?? lean.knex()) as (table: string) => { whereIn(column: string, values: unknown[]): PromiseLike<Record<string, unknown>[]> };
+    if (readsDirectly(knex, ids)) return rowsById(cls, await read(readByIdsDirectly(knex, lean.tableName, lean.idColumn, ids)));
     return rowsById(cls, await read(knex(lean.tableName).whereIn(lean.idColumn, ids)));
   }
   const fresh = (await read(cls.query(trx ?? undefined).findByIds(ids))) as ModelLike[];

@@ -1,7 +1,6 @@
 /**
  * Inserted rows without a read-back, for a model that sets
- * `static publishFromReturning = true`: where the database has `INSERT …
- * RETURNING` (PostgreSQL, CockroachDB, SQLite ≥ 3.35 through better-sqlite3),
+ * `static publishFromReturning = true`: on PostgreSQL (and CockroachDB),
  * Publishable's before-insert hook asks the insert itself for the whole rows,
  * keeps them for its after-insert hook and hands Objection only what it would
  * have had without us (the ids), so the app's result is unchanged. That saves
@@ -14,9 +13,9 @@
  * whose grants do not cover every column (RETURNING * then fails the insert
  * itself). A check cached per table was tried and broken by each of those.
  *
- * Where it does not apply (MySQL and MariaDB, a query with its own
- * `returning`, knex's postProcessResponse, composite ids on SQLite) the
- * after-insert hook reads the rows back.
+ * Where it does not apply (MySQL and MariaDB, SQLite, a query with its own
+ * `returning`, knex's postProcessResponse) the after-insert hook reads the
+ * rows back.
  */
 import * as objection from 'objection';
 
@@ -29,7 +28,6 @@ interface BuilderLike {
 
 interface KnexClientLike {
   dialect?: string;
-  driver?: unknown;
   config?: { client?: unknown; postProcessResponse?: unknown };
 }
 
@@ -39,52 +37,24 @@ interface ModelClassLike {
 
 /** The rows the database returned for one insert query. */
 const returnedRows = new WeakMap<object, Record<string, unknown>[]>();
-const sqliteReturning = new WeakMap<object, boolean>();
-
-/** SQLite has RETURNING from 3.35; better-sqlite3 bundles its own, so ask it once per driver. */
-function betterSqliteHasReturning(driver: unknown): boolean {
-  if (typeof driver !== 'function') return false;
-  const known = sqliteReturning.get(driver);
-  if (known !== undefined) return known;
-  let ok = false;
-  try {
-    const db = new (driver as new (file: string) => { prepare(sql: string): { pluck(): { get(): unknown } }; close(): void })(':memory:');
-    try {
-      const [major = 0, minor = 0] = String(db.prepare('select sqlite_version()').pluck().get()).split('.').map(Number);
-      ok = major > 3 || (major === 3 && minor >= 35);
-    } finally {
-      db.close();
-    }
-  } catch {
-    ok = false;
-  }
-  sqliteReturning.set(driver, ok);
-  return ok;
-}
-
-type Flavour = 'objects' | 'scalar';
 
 /**
- * How Objection reads an insert's result without a `returning` of its own:
- * PostgreSQL returns `[{ id }]` (Objection adds `returning(idColumn)`),
- * SQLite returns `[lastID]`. undefined: no RETURNING path here.
+ * Whether the insert can return whole rows in place of what Objection reads
+ * from it: on PostgreSQL Objection adds `returning(idColumn)` and reads
+ * `[{ id }]`, which we give back. Not SQLite: there a read-back through a
+ * statement prepared once (sqlite-read.ts) costs less than the insert's own
+ * RETURNING *, which knex prepares anew each time.
  */
-function flavourOf(client: KnexClientLike | undefined, idColumn: unknown): Flavour | undefined {
-  if (!client || client.config?.postProcessResponse) return undefined;
+function returnsRows(client: KnexClientLike | undefined, idColumn: unknown): boolean {
+  if (!client || client.config?.postProcessResponse) return false;
   const dialect = String(client.dialect ?? '');
-  if (dialect === 'postgresql' || dialect === 'cockroachdb') {
-    return typeof idColumn === 'string' || (Array.isArray(idColumn) && idColumn.every((c) => typeof c === 'string')) ? 'objects' : undefined;
-  }
-  if (dialect === 'sqlite3' && client.config?.client === 'better-sqlite3' && typeof idColumn === 'string') {
-    return betterSqliteHasReturning(client.driver) ? 'scalar' : undefined;
-  }
-  return undefined;
+  if (dialect !== 'postgresql' && dialect !== 'cockroachdb') return false;
+  return typeof idColumn === 'string' || (Array.isArray(idColumn) && idColumn.every((c) => typeof c === 'string'));
 }
 
 interface ReturnRowsOptions {
   key: object;
   idColumn: string | string[];
-  flavour: Flavour;
 }
 
 /** Objection's operation base class: exported at runtime, absent from its typings. */
@@ -105,10 +75,9 @@ class ReturnRowsOperation extends QueryBuilderOperation {
 
   onRawResult(_builder: unknown, result: unknown): unknown {
     if (!Array.isArray(result) || !result.every((row) => row !== null && typeof row === 'object')) return result;
-    const { key, idColumn, flavour } = this.opt as ReturnRowsOptions;
+    const { key, idColumn } = this.opt as ReturnRowsOptions;
     const rows = result as Record<string, unknown>[];
     returnedRows.set(key, rows);
-    if (flavour === 'scalar') return rows.map((row) => row[idColumn as string]);
     const columns = Array.isArray(idColumn) ? idColumn : [idColumn];
     return rows.map((row) => {
       const out: Record<string, unknown> = {};
@@ -127,9 +96,8 @@ export function requestReturnedRows(builder: object, modelClass: ModelClassLike)
   const query = builder as BuilderLike;
   if (typeof query.knex !== 'function' || typeof query.addOperation !== 'function' || query.has(/returning/)) return;
   const idColumn = modelClass.idColumn;
-  const flavour = flavourOf(query.knex()?.client, idColumn);
-  if (!flavour) return;
-  const opt: ReturnRowsOptions = { key: builder, idColumn: idColumn as string | string[], flavour };
+  if (!returnsRows(query.knex()?.client, idColumn)) return;
+  const opt: ReturnRowsOptions = { key: builder, idColumn: idColumn as string | string[] };
   query.addOperation(new ReturnRowsOperation('atrReturnRows', opt), []);
 }
 

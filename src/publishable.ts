@@ -34,7 +34,7 @@ const PUBLISHABLE = Symbol.for('atr.publishable');
  * Static options: `publicationScope` (columns, `['organization_id']`),
  * `resourceName`, `publishableActions`, `publishedAttributes` (an allow-list
  * applied after `$formatJson`), `atr` (an Atr instance; default: `configure()`'s),
- * `publishFromReturning` (take inserted rows from RETURNING; see model-returning.ts).
+ * `publishFromReturning` (PostgreSQL: take inserted rows from RETURNING; see model-returning.ts).
  * A subclass that overrides `beforeUpdate`, `afterUpdate`, `beforeDelete`,
  * `afterDelete` or `afterInsert` must call `super` (`beforeInsert` should: without
  * it, inserts are read back instead of returned).

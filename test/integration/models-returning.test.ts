@@ -1,9 +1,9 @@
 /**
  * How Publishable learns an inserted row: by default from a read-back by id;
- * with `publishFromReturning` from `INSERT … RETURNING *` where the database
- * has it (PostgreSQL, SQLite through better-sqlite3), still from a read-back
- * where it does not (MariaDB) or where the query or the knex instance asks
- * for something of its own. Either way the event carries the row as stored
+ * with `publishFromReturning` from `INSERT … RETURNING *` on PostgreSQL,
+ * still from a read-back elsewhere (MariaDB has no RETURNING; on SQLite a
+ * read-back through a statement prepared once costs less) or where the query
+ * or the knex instance asks for something of its own. Either way the event carries the row as stored
  * and the app's insert result is what Objection alone gives.
  */
 import assert from 'node:assert/strict';
@@ -26,7 +26,7 @@ function definedKeys(model: unknown): string[] {
   return Object.entries(model as object).filter(([, value]) => value !== undefined).map(([key]) => key).sort();
 }
 
-const RETURNING: Record<string, boolean> = { sqlite: true, postgres: true, mariadb: false };
+const RETURNING: Record<string, boolean> = { sqlite: false, postgres: true, mariadb: false };
 
 /** The SQL statements a block sends through `knex`. */
 async function statementsOf(knex: Knex.Knex, block: () => Promise<unknown>): Promise<string[]> {
@@ -71,7 +71,7 @@ for (const dialect of DIALECTS) {
       assert.equal(statements.filter((sql) => /^select/i.test(sql) && sql.includes(Post.tableName)).length, 1);
     });
 
-    it(`with publishFromReturning ${RETURNING[dialect] ? 'takes the row from the insert itself, with no read-back' : 'still reads the row back (no RETURNING in knex)'}; the event holds the database's defaults, the app's result only what Objection gives`, async () => {
+    it(`with publishFromReturning ${RETURNING[dialect] ? 'takes the row from the insert itself, with no read-back' : 'still reads the row back'}; the event holds the database's defaults, the app's result only what Objection gives`, async () => {
       const { Post } = models;
       class PlainPost extends Model {
         static override tableName = Post.tableName;
@@ -245,5 +245,43 @@ for (const dialect of DIALECTS) {
         await renamed.destroy();
       }
     });
+
+    if (dialect === 'sqlite') {
+      it('on SQLite reads back through one statement prepared once per connection, inside the transaction, and applies postProcessResponse through knex', async () => {
+        const { Post } = defaults;
+        const connection = (await db.knex.client.acquireConnection()) as { prepare(sql: string): unknown };
+        await db.knex.client.releaseConnection(connection);
+        const prepared: string[] = [];
+        const prepare = connection.prepare;
+        connection.prepare = function (this: unknown, sql: string) {
+          prepared.push(sql);
+          return prepare.call(this, sql);
+        };
+        try {
+          const { published } = await captureEvents(atr, () =>
+            Post.transaction(db.knex, async (trx) => {
+              for (const title of ['a', 'b', 'c']) await Post.query(trx).insert({ organization_id: 2, title });
+            }),
+          );
+          assert.deepEqual(published.map((e) => [rec(e).title, rec(e).views]), [['a', 0], ['b', 0], ['c', 0]], 'each read saw its own uncommitted row');
+          const reads = prepared.filter((sql) => /^select/i.test(sql) && sql.includes(Post.tableName));
+          assert.equal(reads.length <= 1, true, `the read-back was prepared at most once (an earlier test may have prepared it): ${reads.join(' | ')}`);
+          assert.equal(prepared.filter((sql) => /^insert/i.test(sql)).length, 3, 'knex prepared each insert');
+          // A post-processing knex gets the rows as it shapes them: the knex path.
+          const upper = Knex({ ...db.knex.client.config, postProcessResponse: (result: unknown) => result });
+          try {
+            const statements = await statementsOf(upper, async () => {
+              const { published: one } = await captureEvents(atr, () => Post.query(upper).insert({ organization_id: 2, title: 'pp' }));
+              assert.equal(rec(one[0]!).views, 0);
+            });
+            assert.equal(statements.filter((sql) => /^select/i.test(sql)).length, 1);
+          } finally {
+            await upper.destroy();
+          }
+        } finally {
+          connection.prepare = prepare;
+        }
+      });
+    }
   });
 }
