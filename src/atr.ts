@@ -31,9 +31,13 @@ function attempt<T>(call: () => Promise<T>): Promise<T> {
 
 interface Queued {
   event: ModelEvent | DataEvent;
-  resolve(id: string): void;
-  reject(error: unknown): void;
+  /** Absent for events handed in without a promise (enqueueEvent). */
+  resolve?(id: string): void;
+  reject?(error: unknown): void;
 }
+
+/** What became of one event of a batch. */
+type Outcome = { id: string; text: string } | { error: unknown };
 
 export interface PublishInput {
   /** The scope, built with scopeKey(): `organization.7`; omit or '' for the root scope. */
@@ -148,29 +152,49 @@ export class Atr extends EventEmitter {
    */
   publishEvent(event: ModelEvent | DataEvent): Promise<string> {
     if (this.closed) return Promise.reject(new AtrError(codes.BROKER_CLOSED, 'This atr instance is closed'));
+    return new Promise<string>((resolve, reject) => this.enqueue({ event, resolve, reject }));
+  }
+
+  /**
+   * @internal The same pipeline without a promise to hand back (the model
+   * hooks: the write has long returned when its event goes out). A lost
+   * event is reported as any is.
+   */
+  enqueueEvent(event: ModelEvent | DataEvent): void {
+    if (this.closed) {
+      this.reportError(new AtrError(codes.BROKER_CLOSED, 'This atr instance is closed: the event is dropped'), { where: 'publish', event: event.name, routingKey: event.routingKey });
+      return;
+    }
+    this.enqueue({ event });
+  }
+
+  private enqueue(item: Queued): void {
     this.pendingCount++;
     try {
-      this.emit('queued', event);
+      this.emit('queued', item.event);
     } catch (err) {
-      this.reportError(err, { where: 'queued listener', event: event.name });
+      this.reportError(err, { where: 'queued listener', event: item.event.name });
     }
-    const queued = new Promise<string>((resolve, reject) => {
-      this.queue.push({ event, resolve, reject });
-    });
+    this.queue.push(item);
     if (this.queue.length >= BATCH) this.flush();
     else if (!this.flushTimer) this.flushTimer = setImmediate(this.flushSoon);
-    return queued.then(
-      (id) => {
-        this.settledOne();
-        return id;
-      },
-      (err: Error) => {
-        this.settledOne();
-        this.reportError(err, { where: 'publish', event: event.name, routingKey: event.routingKey });
-        this.emit('dropped', event, err);
-        throw err;
-      },
-    );
+  }
+
+  private succeeded(item: Queued, id: string): void {
+    this.settledOne();
+    item.resolve?.(id);
+  }
+
+  private failed(item: Queued, err: unknown): void {
+    this.settledOne();
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.reportError(error, { where: 'publish', event: item.event.name, routingKey: item.event.routingKey });
+    try {
+      this.emit('dropped', item.event, error);
+    } catch (listenerError) {
+      this.reportError(listenerError, { where: 'dropped listener', event: item.event.name });
+    }
+    item.reject?.(error);
   }
 
   private settledOne(): void {
@@ -224,62 +248,80 @@ export class Atr extends EventEmitter {
     const bodies = batch.map((item) => this.serialize(item.event));
     const pending = bodies.filter((body): body is Promise<string> => typeof body !== 'string');
     for (const body of pending) body.catch(() => undefined);
-    // The chain waits for each batch's bodies and for its broker calls to be
-    // issued, not for the broker's answers: a broker keeps the order of the
+    // The chain waits for each batch's bodies and for its broker call to be
+    // issued, not for the broker's answer: a broker keeps the order of the
     // commands it was given, so batches may pipeline.
-    const issue = (texts: Array<PromiseSettledResult<string> | string>) => {
-      const sent: Array<{ text: string; reply: Promise<string> } | undefined> = [];
-      const ready: Array<{ index: number; channel: string; body: string }> = [];
-      texts.forEach((text, index) => {
-        if (typeof text === 'string') ready.push({ index, channel: this.channelOf(batch[index]!.event.scope), body: text });
-        else if (text.status === 'fulfilled') ready.push({ index, channel: this.channelOf(batch[index]!.event.scope), body: text.value });
-      });
-      const broker = this.broker;
-      if (broker.publishMany && ready.length > 1) {
-        const replies = attempt(() => broker.publishMany!(ready));
-        ready.forEach(({ index, body }, k) => {
-          sent[index] = { text: body, reply: replies.then((ids) => (ids[k] instanceof Error ? Promise.reject(ids[k]) : String(ids[k]))) };
-        });
-      } else {
-        for (const { index, channel, body } of ready) sent[index] = { text: body, reply: attempt(() => broker.publish(channel, body)) };
-      }
-      return batch.map((_item, index) => sent[index]);
-    };
     const issued = this.tail.then(async () => {
       const texts = pending.length === 0 ? (bodies as string[]) : await Promise.allSettled(bodies);
       if (!this.brokerInstance?.ready) await this.connect();
-      return issue(texts);
+      // Wrapped: a promise returned as it is would make the chain wait for the answer.
+      return { outcomes: this.issue(batch, texts) };
     });
     this.tail = issued.catch(() => undefined);
     issued.then(
-      (sent) => {
-        let left = batch.length;
-        const one = () => {
-          if (--left === 0) this.answered();
-        };
-        sent.forEach((out, i) => {
+      ({ outcomes }) => outcomes.then((results) => {
+        results.forEach((result, i) => {
           const item = batch[i]!;
-          if (!out) {
-            Promise.resolve(bodies[i]).then(() => undefined, item.reject).finally(one);
+          if ('error' in result) {
+            this.failed(item, result.error);
             return;
           }
-          out.reply.then((id) => {
-            item.event.id = id;
-            try {
-              this.emit('published', item.event, out.text);
-            } catch (err) {
-              // The event went out: a listener's bug is reported, not a lost event.
-              this.reportError(err, { where: 'published listener', event: item.event.name });
-            }
-            item.resolve(id);
-          }, item.reject).finally(one);
+          item.event.id = result.id;
+          try {
+            this.emit('published', item.event, result.text);
+          } catch (err) {
+            // The event went out: a listener's bug is reported, not a lost event.
+            this.reportError(err, { where: 'published listener', event: item.event.name });
+          }
+          this.succeeded(item, result.id);
         });
-      },
+        this.answered();
+      }),
       (err: unknown) => {
-        for (const item of batch) item.reject(err);
+        for (const item of batch) this.failed(item, err);
         this.answered();
       },
     );
+  }
+
+  /**
+   * Hands one batch to the broker: one publishMany call where the broker has
+   * it, else a publish per event. Resolves, once the broker answered, to an
+   * id or an error per event (never rejects).
+   */
+  private issue(batch: Queued[], texts: Array<PromiseSettledResult<string> | string>): Promise<Outcome[]> {
+    const results: Outcome[] = new Array(batch.length);
+    const ready: Array<{ index: number; channel: string; body: string }> = [];
+    texts.forEach((text, index) => {
+      if (typeof text === 'string') ready.push({ index, channel: this.channelOf(batch[index]!.event.scope), body: text });
+      else if (text.status === 'fulfilled') ready.push({ index, channel: this.channelOf(batch[index]!.event.scope), body: text.value });
+      else results[index] = { error: text.reason };
+    });
+    if (ready.length === 0) return Promise.resolve(results);
+    const broker = this.broker;
+    if (broker.publishMany && ready.length > 1) {
+      return attempt(() => broker.publishMany!(ready)).then(
+        (ids) => {
+          ready.forEach(({ index }, k) => {
+            const id = ids[k];
+            results[index] = id instanceof Error ? { error: id } : { id: String(id), text: ready[k]!.body };
+          });
+          return results;
+        },
+        (error: unknown) => {
+          for (const { index } of ready) results[index] = { error };
+          return results;
+        },
+      );
+    }
+    return Promise.all(
+      ready.map(({ index, channel, body }) =>
+        attempt(() => broker.publish(channel, body)).then(
+          (id) => void (results[index] = { id: String(id), text: body }),
+          (error: unknown) => void (results[index] = { error }),
+        ),
+      ),
+    ).then(() => results);
   }
 
   /** A batch has its answers: what gathered meanwhile goes now. */

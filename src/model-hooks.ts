@@ -120,7 +120,7 @@ function publishAfterCommit(atr: Atr, trx: unknown, events: ModelEvent[]): void 
     () => {
       for (const event of events) {
         // The pipeline reports a failure; the write has long returned.
-        atr.publishEvent(event).catch(() => undefined);
+        atr.enqueueEvent(event);
       }
     },
     (err) => atr.reportError(err, { where: 'after commit' }),

@@ -33,6 +33,7 @@ export function encodeScopeValue(value: unknown): string {
   }
   const text = typeof value === 'string' ? value : String(value);
   if (text === '') return '%';  // distinct from every encoded non-empty value, refused by nothing
+  if (KEY_RE.test(text)) return text; // nothing to encode: ids, slugs
   let out = '';
   for (const ch of text) {
     if (SAFE.test(ch)) out += ch;
