@@ -84,12 +84,10 @@ class ReadFailure extends Error {
   }
 }
 
-async function read<T>(query: PromiseLike<T>): Promise<T> {
-  try {
-    return await query;
-  } catch (err) {
+function read<T>(query: PromiseLike<T>): Promise<T> {
+  return Promise.resolve(query).then(undefined, (err: unknown) => {
     throw new ReadFailure(err);
-  }
+  });
 }
 
 /**
@@ -100,15 +98,27 @@ async function read<T>(query: PromiseLike<T>): Promise<T> {
  * the app's own next statement would have met the same error; swallowing it
  * would let the app commit a transaction the database already rolled back.
  */
-async function guard(cls: ModelClassLike, args: HookArgs, where: string, work: (atr: Atr, config: ModelConfig) => Promise<void>): Promise<void> {
-  const config = modelConfig(cls as never);
-  const atr = atrFor(cls);
-  if (!atr) return;
-  try {
-    await work(atr, config);
-  } catch (err) {
+function guard(cls: ModelClassLike, args: HookArgs, where: string, work: (atr: Atr, config: ModelConfig) => Promise<void> | undefined): Promise<void> {
+  let config: ModelConfig | undefined;
+  let atr: Atr | undefined;
+  const failed = (err: unknown): void => {
     if (err instanceof ReadFailure && isTransaction(args.transaction)) throw err.error;
-    atr.reportError(err instanceof ReadFailure ? err.error : err, { where, model: config.className });
+    if (!atr) throw err; // the configuration itself is wrong: as before, the write says so
+    atr.reportError(err instanceof ReadFailure ? err.error : err, { where, model: config!.className });
+  };
+  try {
+    config = modelConfig(cls as never);
+    atr = atrFor(cls);
+    if (!atr) return Promise.resolve();
+    const running = work(atr, config);
+    return running ? running.then(undefined, failed) : Promise.resolve();
+  } catch (err) {
+    try {
+      failed(err);
+      return Promise.resolve();
+    } catch (thrown) {
+      return Promise.reject(thrown);
+    }
   }
 }
 
@@ -144,22 +154,23 @@ function eventsOf<T>(atr: Atr, config: ModelConfig, rows: T[], build: (row: T) =
 }
 
 /** Reads rows by id in the write's transaction, keyed by id. */
-async function readByIds(cls: ModelClassLike, trx: unknown, rows: ModelLike[]): Promise<Map<string, ModelLike>> {
-  const found = new Map<string, ModelLike>();
+function readByIds(cls: ModelClassLike, trx: unknown, rows: ModelLike[]): Promise<Map<string, ModelLike>> {
   const ids = rows.map((row) => row.$id()).filter((id) => id !== undefined && id !== null);
-  if (ids.length === 0) return found;
+  if (ids.length === 0) return Promise.resolve(new Map());
   const lean = cls as unknown as LeanModelClass;
   if (typeof lean.idColumn === 'string' && typeof lean.tableName === 'string' && typeof lean.fromDatabaseJson === 'function') {
     // A plain knex read: an Objection query costs more than the insert it follows
     // (its builder, operations and hooks); fromDatabaseJson still runs the
     // model's column mappers and $parseDatabaseJson.
     const knex = (trx ?? lean.knex()) as (table: string) => { whereIn(column: string, values: unknown[]): PromiseLike<Record<string, unknown>[]> };
-    if (readsDirectly(knex, ids)) return rowsById(cls, await read(readByIdsDirectly(knex, lean.tableName, lean.idColumn, ids)));
-    return rowsById(cls, await read(knex(lean.tableName).whereIn(lean.idColumn, ids)));
+    const raw = readsDirectly(knex, ids) ? readByIdsDirectly(knex, lean.tableName, lean.idColumn, ids) : knex(lean.tableName).whereIn(lean.idColumn, ids);
+    return read(raw).then((data) => rowsById(cls, data));
   }
-  const fresh = (await read(cls.query(trx ?? undefined).findByIds(ids))) as ModelLike[];
-  for (const row of fresh) found.set(idKeyOf(row), row);
-  return found;
+  return read(cls.query(trx ?? undefined).findByIds(ids)).then((fresh) => {
+    const found = new Map<string, ModelLike>();
+    for (const row of fresh as ModelLike[]) found.set(idKeyOf(row), row);
+    return found;
+  });
 }
 
 /** Rows the database returned, as models, keyed by id. */
@@ -224,22 +235,21 @@ export function onBeforeInsert(cls: ModelClassLike, args: HookArgs): void {
 }
 
 export function onAfterInsert(cls: ModelClassLike, args: HookArgs): Promise<void> {
-  return guard(cls, args, 'after insert', async (atr, config) => {
+  return guard(cls, args, 'after insert', (atr, config) => {
     const returned = takeReturnedRows(builderOf(args));
-    if (!config.actions.includes('created')) return;
+    if (!config.actions.includes('created')) return undefined;
     const inserted = args.inputItems as ModelLike[];
-    if (inserted.length === 0) return;
+    if (inserted.length === 0) return undefined;
+    const publish = (rows: ModelLike[]) =>
+      publishAfterCommit(atr, args.transaction, eventsOf(atr, config, rows, (row) => [rowEvent(config, 'created', row)]));
     // The rows as stored: the database fills defaults, generated columns and
     // types. What RETURNING gave is exactly what was inserted (an insert that
     // onConflict().ignore() skipped returns nothing, and is not announced).
-    let rows: ModelLike[];
     if (returned) {
-      rows = returned.map((data) => (cls as unknown as LeanModelClass).fromDatabaseJson(data));
-    } else {
-      const fresh = await readByIds(cls, args.transaction, inserted);
-      rows = inserted.map((model) => fresh.get(idKeyOf(model)) ?? model);
+      publish(returned.map((data) => (cls as unknown as LeanModelClass).fromDatabaseJson(data)));
+      return undefined;
     }
-    publishAfterCommit(atr, args.transaction, eventsOf(atr, config, rows, (row) => [rowEvent(config, 'created', row)]));
+    return readByIds(cls, args.transaction, inserted).then((fresh) => publish(inserted.map((model) => fresh.get(idKeyOf(model)) ?? model)));
   });
 }
 

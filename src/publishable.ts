@@ -70,16 +70,24 @@ export function Publishable<M extends typeof Model>(Base: M): M & PublishableSta
       return describeModel(this as never);
     }
 
-    static override async beforeInsert(args: Args): Promise<unknown> {
-      const result = await super.beforeInsert(args);
+    // The insert hooks stay synchronous where they can: every insert pays
+    // for each promise and turn they add.
+    static override beforeInsert(args: Args): unknown {
+      const result: unknown = super.beforeInsert(args);
+      if (isThenable(result)) {
+        return Promise.resolve(result).then((value) => {
+          onBeforeInsert(cls(this), hook(args));
+          return value;
+        });
+      }
       onBeforeInsert(cls(this), hook(args));
       return result;
     }
 
-    static override async afterInsert(args: Args): Promise<unknown> {
-      const result = await super.afterInsert(args);
-      await onAfterInsert(cls(this), hook(args));
-      return result;
+    static override afterInsert(args: Args): unknown {
+      const result: unknown = super.afterInsert(args);
+      if (isThenable(result)) return Promise.resolve(result).then((value) => onAfterInsert(cls(this), hook(args)).then(() => value));
+      return onAfterInsert(cls(this), hook(args)).then(() => result);
     }
 
     static override async beforeUpdate(args: Args): Promise<unknown> {
@@ -106,6 +114,10 @@ export function Publishable<M extends typeof Model>(Base: M): M & PublishableSta
       return result;
     }
   } as unknown as M & PublishableStatics;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
 /**
