@@ -47,7 +47,7 @@ export const MODES: Record<Mode['name'], Mode> = {
     window: 32,
     latencyDeliveries: 25000,
     latencyMs: 1500,
-    insertRows: 900,
+    insertRows: 600,
   },
   full: {
     name: 'full',
