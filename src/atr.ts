@@ -29,6 +29,16 @@ function attempt<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
+/** An Error for anything thrown or rejected with (String() itself throws for some values). */
+function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  try {
+    return new Error(String(value));
+  } catch {
+    return new Error(Object.prototype.toString.call(value));
+  }
+}
+
 interface Queued {
   event: ModelEvent | DataEvent;
   /** Absent for events handed in without a promise (enqueueEvent). */
@@ -60,6 +70,8 @@ export class Atr extends EventEmitter {
   private connecting: Promise<void> | undefined;
   /** The tail of the publish chain: events leave in the order they were handed in. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** The tail of the settling chain: batches settle (ids resolve) in hand-in order. */
+  private settling: Promise<void> = Promise.resolve();
   /** Events handed in since the last flush. */
   private queue: Queued[] = [];
   private flushTimer: NodeJS.Immediate | undefined;
@@ -187,7 +199,7 @@ export class Atr extends EventEmitter {
 
   private failed(item: Queued, err: unknown): void {
     this.settledOne();
-    const error = err instanceof Error ? err : new Error(String(err));
+    const error = toError(err);
     this.reportError(error, { where: 'publish', event: item.event.name, routingKey: item.event.routingKey });
     try {
       this.emit('dropped', item.event, error);
@@ -258,30 +270,38 @@ export class Atr extends EventEmitter {
       return { outcomes: this.issue(batch, texts) };
     });
     this.tail = issued.catch(() => undefined);
-    issued.then(
-      ({ outcomes }) => outcomes.then((results) => {
-        results.forEach((result, i) => {
-          const item = batch[i]!;
-          if ('error' in result) {
-            this.failed(item, result.error);
-            return;
-          }
+    // Each batch settles after the one before it: a full batch sent while a
+    // smaller one is out may be answered in the same read (or, across
+    // connections, first), and its ids must not resolve before the earlier ones.
+    const answer = issued.then(({ outcomes }) => outcomes).catch((error: unknown) => batch.map((): Outcome => ({ error })));
+    this.settling = this.settling
+      .then(() => answer)
+      .then((results) => this.settle(batch, results))
+      .catch((err: unknown) => this.reportError(err, { where: 'publish' }));
+  }
+
+  /** Settles one batch's events in order, then lets what gathered meanwhile go (never throws). */
+  private settle(batch: Queued[], results: Outcome[]): void {
+    try {
+      for (let i = 0; i < batch.length; i++) {
+        const item = batch[i]!;
+        const result = results[i] ?? { error: new AtrError(codes.BROKER_PUBLISH, 'The broker gave no answer for this event') };
+        if ('error' in result) {
+          this.failed(item, result.error);
+          continue;
+        }
+        try {
           item.event.id = result.id;
-          try {
-            this.emit('published', item.event, result.text);
-          } catch (err) {
-            // The event went out: a listener's bug is reported, not a lost event.
-            this.reportError(err, { where: 'published listener', event: item.event.name });
-          }
-          this.succeeded(item, result.id);
-        });
-        this.answered();
-      }),
-      (err: unknown) => {
-        for (const item of batch) this.failed(item, err);
-        this.answered();
-      },
-    );
+          this.emit('published', item.event, result.text);
+        } catch (err) {
+          // The event went out: a listener's bug is reported, not a lost event.
+          this.reportError(err, { where: 'published listener', event: item.event.name });
+        }
+        this.succeeded(item, result.id);
+      }
+    } finally {
+      this.answered();
+    }
   }
 
   /**
@@ -303,8 +323,11 @@ export class Atr extends EventEmitter {
       return attempt(() => broker.publishMany!(ready)).then(
         (ids) => {
           ready.forEach(({ index }, k) => {
-            const id = ids[k];
-            results[index] = id instanceof Error ? { error: id } : { id: String(id), text: ready[k]!.body };
+            const id: unknown = Array.isArray(ids) ? ids[k] : undefined;
+            results[index] =
+              id instanceof Error ? { error: id }
+              : id === undefined || id === null ? { error: new AtrError(codes.BROKER_PUBLISH, 'The broker gave no id for this event') }
+              : { id: String(id), text: ready[k]!.body };
           });
           return results;
         },
@@ -339,7 +362,7 @@ export class Atr extends EventEmitter {
 
   /** Reports an error to the logger and the onError hook; never throws. */
   reportError(error: unknown, context: Record<string, unknown> = {}): void {
-    const err = error instanceof Error ? error : new Error(String(error));
+    const err = toError(error);
     try {
       this.options.logger.error({ err, ...context }, `atr: ${typeof context.where === 'string' ? context.where : 'error'}`);
     } catch {

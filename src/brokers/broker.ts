@@ -40,6 +40,9 @@ export interface Broker extends EventEmitter {
   /**
    * Publishes `body` (a JSON object text without `id`) on `channel`; resolves
    * to the id it was given. The delivered message is composeMessage(id, body).
+   * It must settle in bounded time (the Redis brokers time out): while a call
+   * is unanswered, atr gathers the next events behind it and resolves ids in
+   * order, so a call that never settles holds the events after it.
    */
   publish(channel: string, body: string): Promise<string>;
   /**

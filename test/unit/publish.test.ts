@@ -238,6 +238,70 @@ describe('publish()', () => {
       await atr.close();
     });
 
+    it('resolves ids in hand-in order when a full batch sent behind a smaller one is answered first', async () => {
+      // A single Redis answers both in one read; the publish path then takes more
+      // turns than publishMany, and across connections the order is anyone's.
+      class ReversingBroker extends RecordingBroker {
+        held: Array<() => void> = [];
+        override async publish(channel: string, body: string): Promise<string> {
+          const id = await super.publish(channel, body);
+          await new Promise<void>((r) => this.held.push(r));
+          return id;
+        }
+        override async publishMany(items: Array<{ channel: string; body: string }>): Promise<Array<string | Error>> {
+          const ids = await super.publishMany(items);
+          await new Promise<void>((r) => this.held.push(r));
+          return ids;
+        }
+      }
+      const broker = new ReversingBroker();
+      const atr = createAtr({ logger: silentLogger, broker: broker as unknown as Broker });
+      const published: number[] = [];
+      atr.on('published', (event: { data: { n: number } }) => published.push(event.data.n));
+      const resolved: number[] = [];
+      const all = [atr.publish({ name: 'x.y', data: { n: 0 } }).then(() => resolved.push(0))];
+      await new Promise((r) => setImmediate(r));
+      for (let n = 1; n <= 64; n++) all.push(atr.publish({ name: 'x.y', data: { n } }).then(() => resolved.push(n)));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(broker.held.length, 2);
+      broker.held.pop()!(); // the full batch's answer first
+      await new Promise((r) => setImmediate(r));
+      broker.held.pop()!();
+      await Promise.all(all);
+      assert.deepEqual(resolved, [...Array(65).keys()]);
+      assert.deepEqual(published, [...Array(65).keys()]);
+      await atr.close();
+    });
+
+    it('fails the events of a publishMany answer that is not an array of ids, and goes on with the next ones', async () => {
+      const broker = new RecordingBroker();
+      let answer: unknown = undefined;
+      broker.publishMany = async function (this: RecordingBroker, items: Array<{ channel: string; body: string }>) {
+        this.batches.push(items.map((i) => i.body));
+        return answer as Array<string | Error>;
+      };
+      const errors: string[] = [];
+      const atr = createAtr({ logger: silentLogger, broker: broker as unknown as Broker, onError: (e) => errors.push(e.message) });
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        const first = await Promise.allSettled([1, 2].map((n) => atr.publish({ name: 'x.y', data: { n } })));
+        assert.deepEqual(first.map((r) => r.status), ['rejected', 'rejected']);
+        answer = ['1-000001'];
+        const second = await Promise.allSettled([3, 4].map((n) => atr.publish({ name: 'x.y', data: { n } })));
+        assert.deepEqual(second.map((r) => r.status), ['fulfilled', 'rejected'], 'a missing id is no id "undefined"');
+        assert.equal(await atr.publish({ name: 'x.y', data: { n: 5 } }), '1-000001', 'the pipeline still runs');
+        await new Promise((r) => setTimeout(r, 10));
+        assert.equal(atr.pending, 0);
+        assert.equal(errors.length, 3);
+        assert.deepEqual(unhandled, []);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+        await atr.close();
+      }
+    });
+
     it('waits in close() for the broker to answer what it was sent', async () => {
       class SlowBroker extends RecordingBroker {
         override async publishMany(items: Array<{ channel: string; body: string }>): Promise<Array<string | Error>> {
