@@ -43,10 +43,6 @@ async function main(): Promise<void> {
       static override atr = atr;
       static override publishableActions = (actions ?? ['created', 'updated', 'destroyed']) as never;
     };
-  const returning = (M: ReturnType<typeof publishable>) =>
-    class extends M {
-      static override publishFromReturning = true;
-    };
   class Plain extends Model {
     static override tableName = 'posts';
   }
@@ -55,8 +51,6 @@ async function main(): Promise<void> {
     ['Publishable, hooks only', publishable(memory, ['updated']) as never],
     ['Publishable, memory broker', publishable(memory) as never],
     ['Publishable, Redis', publishable(redis) as never],
-    ['Publishable, memory broker, publishFromReturning', returning(publishable(memory)) as never],
-    ['Publishable, Redis, publishFromReturning', returning(publishable(redis)) as never],
   ];
   const row = (i: number) => ({ organization_id: 1 + (i % 10), title: `Post number ${i}`, body: 'Quarterly numbers are in: revenue up, churn down, the new onboarding flow ships on Monday.', status: 'published' });
   const drained = async () => {
