@@ -81,6 +81,7 @@ export class Atr extends EventEmitter {
   /** Resolved when pendingCount falls to 0 (close() waits on it). */
   private idle: { promise: Promise<void>; resolve: () => void } | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   /** Things to close with the Atr (hubs, servers), registered by the server side. */
   private readonly closers = new Set<() => Promise<void>>();
 
@@ -381,8 +382,13 @@ export class Atr extends EventEmitter {
     return () => this.closers.delete(closer);
   }
 
-  /** Waits for pending publishes, closes servers and the broker. */
-  async close(): Promise<void> {
+  /** Waits for pending publishes, closes servers and the broker. A second call shares the first. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     if (this.closed) return;
     // Events handed in while the last batches go out go out too, and the
     // broker's answers are awaited (bounded: a hung broker must not hold

@@ -317,6 +317,25 @@ describe('publish()', () => {
       assert.equal(settled, 100);
     });
 
+    it('closes once when close() is called twice at the same time: one broker close, each closer once', async () => {
+      const broker = new RecordingBroker();
+      let brokerCloses = 0;
+      broker.close = async () => {
+        brokerCloses++;
+      };
+      const atr = createAtr({ logger: silentLogger, broker: broker as unknown as Broker });
+      let closerRuns = 0;
+      atr.onClose(async () => {
+        closerRuns++;
+      });
+      void atr.publish({ name: 'x.y', data: { n: 1 } });
+      await Promise.all([atr.close(), atr.close()]);
+      await atr.close();
+      assert.equal(brokerCloses, 1);
+      assert.equal(closerRuns, 1);
+      assert.deepEqual(broker.batches.flat().map(nOf), [1]);
+    });
+
     it('sends what was handed in before close() resolves', async () => {
       const broker = new RecordingBroker();
       const atr = createAtr({ logger: silentLogger, broker: broker as unknown as Broker });
