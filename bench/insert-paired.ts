@@ -2,10 +2,12 @@
  * What each part of Publishable costs an awaited insert, with the machine's
  * drift cancelled: plain and the Publishable variants take turns in many
  * short rounds in one process, and each variant's ratio to the plain round
- * next to it is taken per round (median over rounds). Not part of
- * `npm run bench`:
+ * next to it is taken per round (median over rounds), beside the process's
+ * CPU per insert. Not part of `npm run bench`:
  *
  *   npx tsx bench/insert-paired.ts [--db sqlite|sqlite-file|pg] [--rounds 20] [--per 200]
+ *
+ * Add `node --cpu-prof --import tsx bench/insert-paired.ts …` for a profile.
  *
  * Variants: plain Objection; Publishable with no insert events (its hooks
  * only); Publishable on the memory broker and on Redis, each with the
@@ -21,6 +23,7 @@ import { Model } from 'objection';
 import { createAtr, Publishable } from '../src/index';
 import type { Atr } from '../src/index';
 import { silentLogger } from '../src/logger';
+import { row } from './inserts';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(name);
@@ -77,7 +80,6 @@ async function main(): Promise<void> {
     ['Publishable, Redis', publishable(redis, false) as never],
     ['Publishable, Redis, publishFromReturning', publishable(redis, true) as never],
   ];
-  const row = (i: number) => ({ organization_id: 1 + (i % 10), title: `Post number ${i}`, body: 'Quarterly numbers are in: revenue up, churn down, the new onboarding flow ships on Monday.', status: 'published' });
   const drained = async () => {
     while (memory.pending > 0 || redis.pending > 0) await new Promise((resolve) => setImmediate(resolve));
   };
@@ -86,21 +88,25 @@ async function main(): Promise<void> {
     for (const [, M] of variants) for (let i = 0; i < 1000; i++) await M.query(knex).insert(row(i));
     await drained();
     const times = new Map<string, number[]>(variants.map(([name]) => [name, []]));
+    const cpu = new Map<string, number[]>(variants.map(([name]) => [name, []]));
     for (let round = 0; round < rounds; round++) {
       for (const [name, M] of variants) {
         const started = performance.now();
+        const before = process.cpuUsage();
         for (let i = 0; i < per; i++) await M.query(knex).insert(row(i));
         await drained();
+        const used = process.cpuUsage(before);
         times.get(name)!.push(((performance.now() - started) * 1000) / per);
+        cpu.get(name)!.push((used.user + used.system) / per);
       }
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
     const plain = times.get('plain')!;
-    console.log(`| variant (${db}, ${rounds} rounds × ${per} inserts) | µs / insert (median) | inserts/s vs plain (median of paired rounds) |`);
-    console.log('|---|---|---|');
+    console.log(`| variant (${db}, ${rounds} rounds × ${per} inserts) | µs / insert (median) | app CPU µs / insert (median) | inserts/s vs plain (median of paired rounds) |`);
+    console.log('|---|---|---|---|');
     for (const [name] of variants) {
       const mine = times.get(name)!;
-      console.log(`| ${name} | ${median(mine).toFixed(1)} | ${median(mine.map((t, i) => plain[i]! / t)).toFixed(2)}× |`);
+      console.log(`| ${name} | ${median(mine).toFixed(1)} | ${median(cpu.get(name)!).toFixed(1)} | ${median(mine.map((t, i) => plain[i]! / t)).toFixed(2)}× |`);
     }
   } finally {
     await Promise.all([redis.close(), memory.close()]);

@@ -314,9 +314,8 @@ export class Atr extends EventEmitter {
     const results: Outcome[] = new Array(batch.length);
     const ready: Array<{ index: number; channel: string; body: string }> = [];
     texts.forEach((text, index) => {
-      if (typeof text === 'string') ready.push({ index, channel: this.channelOf(batch[index]!.event.scope), body: text });
-      else if (text.status === 'fulfilled') ready.push({ index, channel: this.channelOf(batch[index]!.event.scope), body: text.value });
-      else results[index] = { error: text.reason };
+      if (typeof text !== 'string' && text.status === 'rejected') results[index] = { error: text.reason };
+      else ready.push({ index, channel: this.channelOf(batch[index]!.event.scope), body: typeof text === 'string' ? text : text.value });
     });
     if (ready.length === 0) return Promise.resolve(results);
     const broker = this.broker;

@@ -10,7 +10,7 @@ import type { Action } from './event';
 import { ACTIONS } from './event';
 import { registry } from './registry';
 import type { RegisteredModel } from './registry';
-import { encodeScopeValue, resourceKeyOf, scopeKeyOf } from './routing';
+import { resourceKeyOf, scopeKey, scopeKeyOf } from './routing';
 
 /** The statics a Publishable model may set. */
 export interface PublishableOptions {
@@ -160,10 +160,8 @@ function readConfig(cls: ModelClassLike): ModelConfig {
 /** The scope of a row: `organization.7`, '' when unscoped; throws when a scope value is missing. */
 export function scopeOfModel(config: ModelConfig, row: Record<string, unknown>): string {
   if (config.scopeColumns.length === 0) return '';
-  // The names were checked with the configuration; only the values need encoding.
-  let scope = '';
-  for (let i = 0; i < config.scopeColumns.length; i++) {
-    const column = config.scopeColumns[i]!;
+  const pairs: unknown[] = [];
+  config.scopeColumns.forEach((column, i) => {
     const value = row[column];
     if (value === null || value === undefined) {
       throw new AtrModelError(
@@ -171,9 +169,9 @@ export function scopeOfModel(config: ModelConfig, row: Record<string, unknown>):
         `${config.className} row has no value for its publicationScope column "${column}"; its event is dropped`,
       );
     }
-    scope += `${i === 0 ? '' : '.'}${config.scopeNames[i]}.${encodeScopeValue(value)}`;
-  }
-  return scope;
+    pairs.push(config.scopeNames[i], value);
+  });
+  return scopeKey(...pairs);
 }
 
 function show(value: unknown): string {

@@ -55,13 +55,7 @@ function idProperties(model: ModelLike): string[] {
  * string when it reads the row (bigint ids).
  */
 export function idKeyOf(model: ModelLike): string {
-  const props = idProperties(model);
-  if (props.length === 1) {
-    // The common single id: its text, in the same form as the composite case's.
-    const value = model[props[0]!];
-    return value === null || value === undefined ? '[null]' : JSON.stringify([String(value)]);
-  }
-  return JSON.stringify(props.map((p) => (model[p] === null || model[p] === undefined ? null : String(model[p]))));
+  return JSON.stringify(idProperties(model).map((p) => (model[p] === null || model[p] === undefined ? null : String(model[p]))));
 }
 
 /** The attributes whose values differ between two records of one row. */

@@ -113,12 +113,7 @@ function guard(cls: ModelClassLike, args: HookArgs, where: string, work: (atr: A
     const running = work(atr, config);
     return running ? running.then(undefined, failed) : Promise.resolve();
   } catch (err) {
-    try {
-      failed(err);
-      return Promise.resolve();
-    } catch (thrown) {
-      return Promise.reject(thrown);
-    }
+    return Promise.resolve().then(() => failed(err));
   }
 }
 

@@ -29,6 +29,8 @@ interface SqliteClient {
   acquireConnection(): Promise<Connection>;
   releaseConnection(connection: Connection): Promise<unknown>;
   emit?(event: string, data: unknown): unknown;
+  /** knex's own conversion of bindings for better-sqlite3 (Date, boolean). */
+  _formatBindings(bindings: unknown[]): unknown[];
 }
 
 type KnexLike = ((table: string) => { whereIn(column: string, values: unknown[]): { toSQL(): { toNative(): { sql: string } } } }) & {
@@ -52,6 +54,7 @@ export function readsDirectly(knex: unknown, ids: unknown[]): boolean {
     client?.driverName === 'better-sqlite3' &&
     !client.config?.postProcessResponse &&
     typeof client.acquireConnection === 'function' &&
+    typeof client._formatBindings === 'function' &&
     ids.length > 0 &&
     ids.length <= MAX_IDS
   );
@@ -62,7 +65,7 @@ export async function readByIdsDirectly(knex: unknown, table: string, idColumn: 
   const k = knex as KnexLike;
   const client = k.client!;
   const sql = sqlOf(k, table, idColumn, ids.length);
-  const bindings = ids.map((id) => (id instanceof Date ? id.valueOf() : typeof id === 'boolean' ? Number(id) : id));
+  const bindings = client._formatBindings(ids);
   const connection = await client.acquireConnection();
   try {
     if (client.emit) {

@@ -268,11 +268,15 @@ for (const dialect of DIALECTS) {
           assert.equal(reads.length <= 1, true, `the read-back was prepared at most once (an earlier test may have prepared it): ${reads.join(' | ')}`);
           assert.equal(prepared.filter((sql) => /^insert/i.test(sql)).length, 3, 'knex prepared each insert');
           // A post-processing knex gets the rows as it shapes them: the knex path.
-          const upper = Knex({ ...db.knex.client.config, postProcessResponse: (result: unknown) => result });
+          // It marks the rows it is given, so the event shows which path read them.
+          const mark = (result: unknown) =>
+            Array.isArray(result) ? result.map((r) => (r && typeof r === 'object' && 'title' in r ? { ...r, title: `${String(r.title)} (post-processed)` } : r)) : result;
+          const upper = Knex({ ...db.knex.client.config, postProcessResponse: mark });
           try {
             const statements = await statementsOf(upper, async () => {
               const { published: one } = await captureEvents(atr, () => Post.query(upper).insert({ organization_id: 2, title: 'pp' }));
               assert.equal(rec(one[0]!).views, 0);
+              assert.equal(rec(one[0]!).title, 'pp (post-processed)', 'the read-back went through knex and its postProcessResponse');
             });
             assert.equal(statements.filter((sql) => /^select/i.test(sql)).length, 1);
           } finally {

@@ -336,6 +336,15 @@ describe('publish()', () => {
       assert.deepEqual(broker.batches.flat().map(nOf), [1]);
     });
 
+    it('reports a model event handed in after close() as dropped (ATR_ERR_BROKER_CLOSED), without a rejection', async () => {
+      const errors: Array<[string | undefined, unknown]> = [];
+      const atr = createAtr({ logger: silentLogger, broker: new RecordingBroker() as unknown as Broker, onError: (e, ctx) => errors.push([(e as { code?: string }).code, ctx.where]) });
+      await atr.close();
+      atr.enqueueEvent({ name: 'post.created', scope: '', routingKey: 'post.created', occurredAt: new Date().toISOString(), data: null });
+      assert.deepEqual(errors, [['ATR_ERR_BROKER_CLOSED', 'publish']]);
+      assert.equal(atr.pending, 0);
+    });
+
     it('sends what was handed in before close() resolves', async () => {
       const broker = new RecordingBroker();
       const atr = createAtr({ logger: silentLogger, broker: broker as unknown as Broker });
